@@ -1,0 +1,745 @@
+//! Class encodings (SPEC 9): one (phase, magnitude) index vector per class, and its signal
+//! `e_c = cos[φc] · amp[μc]`.
+//!
+//! Three sources: the prototype's fixed table ([`ClassEncodings::prototype`]), generated
+//! well-separated encodings ([`ClassEncodings::separated`]) and explicit indices from a scene
+//! ([`ClassEncodings::explicit`]).
+
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+use super::MAX_DIM;
+use super::rng::unit_f64;
+use super::signal::cosine;
+use super::tables::Tables;
+
+/// The prototype's class phases (C = 10, D = 5, N = 512).
+pub const PROTOTYPE_PHASE: [[u16; 5]; 10] = [
+    [340, 230, 359, 427, 213],
+    [234, 423, 381, 233, 334],
+    [242, 238, 380, 163, 89],
+    [90, 154, 362, 290, 331],
+    [385, 141, 384, 156, 372],
+    [256, 413, 283, 332, 403],
+    [192, 380, 364, 102, 162],
+    [209, 194, 128, 109, 390],
+    [424, 341, 149, 203, 190],
+    [382, 156, 407, 195, 363],
+];
+
+/// The prototype's class magnitudes (C = 10, D = 5, M = 1024).
+pub const PROTOTYPE_MAGNITUDE: [[u16; 5]; 10] = [
+    [668, 451, 770, 953, 410],
+    [461, 945, 831, 458, 703],
+    [479, 469, 827, 283, 82],
+    [83, 260, 776, 593, 694],
+    [841, 225, 837, 265, 805],
+    [512, 918, 576, 698, 892],
+    [358, 828, 781, 116, 282],
+    [402, 363, 189, 133, 856],
+    [946, 721, 247, 386, 355],
+    [831, 264, 903, 367, 779],
+];
+
+/// Most restarts of the continuous optimisation in [`ClassEncodings::separated_by`].
+const MAX_RESTARTS: usize = 16;
+/// Work budget (pairs × D × iterations, summed over restarts) that bounds the restarts.
+const WORK_BUDGET: usize = 4_000_000;
+/// Gradient iterations per restart.
+const ITERATIONS: usize = 400;
+/// Maximum sweeps of the discrete polish.
+const POLISH_SWEEPS: usize = 32;
+
+/// An invalid explicit encoding table.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EncodingError {
+    /// No class was given.
+    #[error("class encodings: no classes given")]
+    NoClasses,
+    /// The phase and magnitude tables list different numbers of classes.
+    #[error(
+        "class encodings: {phase} phase vectors but {magnitude} magnitude vectors (one of each per class)"
+    )]
+    ClassCount {
+        /// Number of phase vectors.
+        phase: usize,
+        /// Number of magnitude vectors.
+        magnitude: usize,
+    },
+    /// The vector dimension is 0 or above [`MAX_DIM`].
+    #[error("class encodings: vector dimension {dim} is not in 1..={max}", max = MAX_DIM)]
+    BadDim {
+        /// The offending dimension.
+        dim: usize,
+    },
+    /// A vector's length differs from the first phase vector's.
+    #[error(
+        "class encodings: {kind} vector of class {class} has {len} entries, expected {expected}"
+    )]
+    Length {
+        /// `"phase"` or `"magnitude"`.
+        kind: &'static str,
+        /// The class index.
+        class: usize,
+        /// Its length.
+        len: usize,
+        /// The expected length D.
+        expected: usize,
+    },
+    /// An index is outside `0..bins`.
+    #[error(
+        "class encodings: {kind} index {value} (class {class}, dimension {dim}) is out of range 0..{bins}"
+    )]
+    OutOfRange {
+        /// `"phase"` or `"magnitude"`.
+        kind: &'static str,
+        /// The class index.
+        class: usize,
+        /// The dimension.
+        dim: usize,
+        /// The offending value.
+        value: u64,
+        /// N or M.
+        bins: usize,
+    },
+}
+
+/// What "well separated" means for generated encodings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Separation {
+    /// Maximise the minimum pairwise angle of the signals, i.e. minimise the largest signed
+    /// pairwise cosine (SPEC 9). Opposite signals (cos −1) count as perfectly separated.
+    #[default]
+    Angle,
+    /// Minimise the largest pairwise |cos| (line packing): no two signals are close to
+    /// parallel or antiparallel.
+    Lines,
+}
+
+impl Separation {
+    /// The quantity minimised (in its maximum over pairs) for a pairwise cosine.
+    #[inline]
+    fn measure(self, c: f64) -> f64 {
+        match self {
+            Separation::Angle => c,
+            Separation::Lines => c.abs(),
+        }
+    }
+
+    /// A smooth secondary score (higher is worse), for tie-breaking in the discrete polish.
+    #[inline]
+    fn soft(self, c: f64) -> f64 {
+        let x = match self {
+            Separation::Angle => (1.0 + c) * 0.5,
+            Separation::Lines => c.abs(),
+        };
+        x.powi(16)
+    }
+}
+
+/// Class encodings: per class a phase and a magnitude index vector, and the signal vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassEncodings {
+    /// C, the number of classes.
+    pub classes: usize,
+    /// D, the vector dimension.
+    pub dim: usize,
+    /// Phase indices, C×D row-major.
+    pub phase: Vec<u16>,
+    /// Magnitude indices, C×D row-major.
+    pub magnitude: Vec<u16>,
+    /// Signals `cos[φ]·amp[μ]`, C×D row-major.
+    pub signals: Vec<f32>,
+}
+
+impl ClassEncodings {
+    /// Builds encodings from C×D row-major index vectors, computing the signals.
+    ///
+    /// # Errors
+    /// If the shapes disagree, C is 0, D is not in `1..=MAX_DIM`, or an index is out of range.
+    pub fn from_indices(
+        t: &Tables,
+        classes: usize,
+        dim: usize,
+        phase: Vec<u16>,
+        magnitude: Vec<u16>,
+    ) -> Result<ClassEncodings, EncodingError> {
+        if classes == 0 {
+            return Err(EncodingError::NoClasses);
+        }
+        if dim == 0 || dim > MAX_DIM {
+            return Err(EncodingError::BadDim { dim });
+        }
+        for (kind, v, bins) in [
+            ("phase", &phase, t.phase_bins),
+            ("magnitude", &magnitude, t.magnitude_bins),
+        ] {
+            if v.len() != classes * dim {
+                return Err(EncodingError::Length {
+                    kind,
+                    class: (v.len() / dim).min(classes.saturating_sub(1)),
+                    len: v.len(),
+                    expected: classes * dim,
+                });
+            }
+            if let Some(i) = v.iter().position(|&x| x as usize >= bins) {
+                return Err(EncodingError::OutOfRange {
+                    kind,
+                    class: i / dim,
+                    dim: i % dim,
+                    value: v[i] as u64,
+                    bins,
+                });
+            }
+        }
+        let mut signals = vec![0.0; classes * dim];
+        t.signal_vec(&phase, &magnitude, &mut signals);
+        Ok(ClassEncodings {
+            classes,
+            dim,
+            phase,
+            magnitude,
+            signals,
+        })
+    }
+
+    /// The signal vector `e_c` of class `c` (length D).
+    #[inline]
+    pub fn signal(&self, c: usize) -> &[f32] {
+        &self.signals[c * self.dim..(c + 1) * self.dim]
+    }
+
+    /// The phase index vector of class `c`.
+    #[inline]
+    pub fn phase_of(&self, c: usize) -> &[u16] {
+        &self.phase[c * self.dim..(c + 1) * self.dim]
+    }
+
+    /// The magnitude index vector of class `c`.
+    #[inline]
+    pub fn magnitude_of(&self, c: usize) -> &[u16] {
+        &self.magnitude[c * self.dim..(c + 1) * self.dim]
+    }
+
+    /// The prototype's fixed table (SPEC 9), C = 10, D = 5.
+    ///
+    /// # Panics
+    /// Unless `t` has N = 512 and M = 1024, the only resolution the table is meant for.
+    pub fn prototype(t: &Tables) -> ClassEncodings {
+        assert!(
+            t.phase_bins == 512 && t.magnitude_bins == 1024,
+            "the prototype encodings need N = 512 and M = 1024, got N = {}, M = {}",
+            t.phase_bins,
+            t.magnitude_bins
+        );
+        let phase = PROTOTYPE_PHASE.iter().flatten().copied().collect();
+        let magnitude = PROTOTYPE_MAGNITUDE.iter().flatten().copied().collect();
+        ClassEncodings::from_indices(t, 10, 5, phase, magnitude)
+            .expect("prototype table is valid for N = 512, M = 1024")
+    }
+
+    /// Encodings from a scene: `phase[c]` and `magnitude[c]` are class c's D indices.
+    ///
+    /// # Errors
+    /// No classes, different class counts, a vector of the wrong length (all must match the
+    /// first phase vector's length D, `1 <= D <= MAX_DIM`), or an index outside `0..N` / `0..M`.
+    pub fn explicit(
+        t: &Tables,
+        phase: &[Vec<u32>],
+        magnitude: &[Vec<u32>],
+    ) -> Result<ClassEncodings, EncodingError> {
+        if phase.is_empty() && magnitude.is_empty() {
+            return Err(EncodingError::NoClasses);
+        }
+        if phase.len() != magnitude.len() {
+            return Err(EncodingError::ClassCount {
+                phase: phase.len(),
+                magnitude: magnitude.len(),
+            });
+        }
+        let classes = phase.len();
+        let dim = phase[0].len();
+        if dim == 0 || dim > MAX_DIM {
+            return Err(EncodingError::BadDim { dim });
+        }
+        let mut flat = [
+            Vec::with_capacity(classes * dim),
+            Vec::with_capacity(classes * dim),
+        ];
+        for (k, (kind, rows, bins)) in [
+            ("phase", phase, t.phase_bins),
+            ("magnitude", magnitude, t.magnitude_bins),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (class, row) in rows.iter().enumerate() {
+                if row.len() != dim {
+                    return Err(EncodingError::Length {
+                        kind,
+                        class,
+                        len: row.len(),
+                        expected: dim,
+                    });
+                }
+                for (d, &value) in row.iter().enumerate() {
+                    if value as usize >= bins {
+                        return Err(EncodingError::OutOfRange {
+                            kind,
+                            class,
+                            dim: d,
+                            value: value as u64,
+                            bins,
+                        });
+                    }
+                    flat[k].push(value as u16);
+                }
+            }
+        }
+        let [p, m] = flat;
+        ClassEncodings::from_indices(t, classes, dim, p, m)
+    }
+
+    /// Generated encodings maximising the minimum pairwise angle of the signals
+    /// ([`Separation::Angle`], SPEC 9); see [`ClassEncodings::separated_by`].
+    pub fn separated(
+        t: &Tables,
+        classes: usize,
+        dim: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> ClassEncodings {
+        ClassEncodings::separated_by(t, classes, dim, Separation::Angle, rng)
+    }
+
+    /// Generated, well-separated encodings, deterministic in `rng`'s state.
+    ///
+    /// Method: up to 16 random starting configurations (fewer when C and D are large: at most
+    /// 4·10^6 / (C(C−1)/2 · D · 400), at least 1) of C unit directions in R^D (coordinates
+    /// uniform in [−1, 1], normalised) are each optimised by 400 steps of projected gradient
+    /// descent on `Σ_pairs (f(c_ij) / f_max)^p` with `p` annealed from 4 to 256 (a smooth
+    /// stand-in for the maximum pairwise `f(cos)`, `f` given by `criterion`). The best
+    /// configuration is scaled so its largest coordinate is `max amp` and each coordinate is
+    /// quantised to the (φ, μ) pair whose signal `cos[φ]·amp[μ]` is closest; a local search
+    /// over ±1 index steps then lowers the worst pair further on the actual f32 signals.
+    /// Only `+ − × / sqrt` are used before quantisation.
+    ///
+    /// # Panics
+    /// If `classes == 0` or `dim` is not in `1..=MAX_DIM`.
+    pub fn separated_by(
+        t: &Tables,
+        classes: usize,
+        dim: usize,
+        criterion: Separation,
+        rng: &mut ChaCha8Rng,
+    ) -> ClassEncodings {
+        assert!(classes > 0, "separated encodings need at least one class");
+        assert!(
+            (1..=MAX_DIM).contains(&dim),
+            "vector dimension {dim} is not in 1..={MAX_DIM}"
+        );
+        let mut best: Option<(f64, Vec<f64>)> = None;
+        let mut u = vec![0.0f64; classes * dim];
+        let per_restart = (classes * (classes - 1) / 2).max(1) * dim * ITERATIONS;
+        let restarts = (WORK_BUDGET / per_restart).clamp(1, MAX_RESTARTS);
+        for _ in 0..restarts {
+            for x in u.iter_mut() {
+                *x = 2.0 * unit_f64(rng) - 1.0;
+            }
+            for row in u.chunks_exact_mut(dim) {
+                normalise(row);
+            }
+            let worst = optimise(&mut u, classes, dim, criterion);
+            if best.as_ref().is_none_or(|(b, _)| worst < *b) {
+                best = Some((worst, u.clone()));
+            }
+        }
+        let (_, u) = best.expect("at least one restart");
+        let (mut phase, mut magnitude) = quantise_directions(t, &u, dim);
+        polish(t, &mut phase, &mut magnitude, classes, dim, criterion);
+        ClassEncodings::from_indices(t, classes, dim, phase, magnitude)
+            .expect("generated indices are in range")
+    }
+
+    /// Mean and maximum of |cos(e_i, e_j)| over all class pairs `i < j` (0, 0 for one class).
+    pub fn pairwise_cos_stats(&self) -> (f32, f32) {
+        let (mut sum, mut max, mut n) = (0.0f64, 0.0f32, 0usize);
+        for i in 0..self.classes {
+            for j in i + 1..self.classes {
+                let c = cosine(self.signal(i), self.signal(j)).abs();
+                sum += c as f64;
+                max = max.max(c);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            (0.0, 0.0)
+        } else {
+            ((sum / n as f64) as f32, max)
+        }
+    }
+
+    /// The largest signed cos(e_i, e_j) over class pairs `i < j` (−1 for one class); the
+    /// minimum pairwise angle is its arccos.
+    pub fn max_pairwise_cos(&self) -> f32 {
+        let mut max = -1.0f32;
+        for i in 0..self.classes {
+            for j in i + 1..self.classes {
+                max = max.max(cosine(self.signal(i), self.signal(j)));
+            }
+        }
+        max
+    }
+}
+
+/// Scales `v` to unit length (to the first axis if it is ~0).
+fn normalise(v: &mut [f64]) {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if n < 1e-12 {
+        v.fill(0.0);
+        v[0] = 1.0;
+    } else {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Projected gradient descent on the sphere (see `separated_by`); returns the final worst
+/// pairwise measure.
+fn optimise(u: &mut [f64], classes: usize, dim: usize, criterion: Separation) -> f64 {
+    let mut grad = vec![0.0f64; classes * dim];
+    let worst_of = |u: &[f64]| {
+        let mut worst = f64::NEG_INFINITY;
+        for i in 0..classes {
+            for j in i + 1..classes {
+                let c = dot(&u[i * dim..(i + 1) * dim], &u[j * dim..(j + 1) * dim]);
+                worst = worst.max(criterion.measure(c));
+            }
+        }
+        worst
+    };
+    if classes < 2 {
+        return f64::NEG_INFINITY;
+    }
+    for k in 0..ITERATIONS {
+        let worst = worst_of(u);
+        // Normaliser of the weights: the weights are in [0, 1] so powers never overflow.
+        let scale = match criterion {
+            Separation::Angle => 1.0 + worst,
+            Separation::Lines => worst,
+        };
+        if scale < 1e-12 {
+            break; // already perfect (all antipodal / all orthogonal)
+        }
+        let p = 4i32 << (7 * k / ITERATIONS).min(6);
+        grad.fill(0.0);
+        for i in 0..classes {
+            for j in i + 1..classes {
+                let (ui, uj) = (&u[i * dim..(i + 1) * dim], &u[j * dim..(j + 1) * dim]);
+                let c = dot(ui, uj);
+                let w = match criterion {
+                    Separation::Angle => ((1.0 + c) / scale).max(0.0).powi(p),
+                    Separation::Lines => (c.abs() / scale).powi(p) * c.signum(),
+                };
+                for d in 0..dim {
+                    grad[i * dim + d] += w * u[j * dim + d];
+                    grad[j * dim + d] += w * u[i * dim + d];
+                }
+            }
+        }
+        let mut gmax = 0.0f64;
+        for (g, ui) in grad.chunks_exact_mut(dim).zip(u.chunks_exact(dim)) {
+            let r = dot(g, ui);
+            g.iter_mut().zip(ui).for_each(|(g, x)| *g -= r * x);
+            gmax = gmax.max(dot(g, g).sqrt());
+        }
+        if gmax < 1e-15 {
+            break;
+        }
+        let eta = 0.15 * (1.0 - k as f64 / ITERATIONS as f64) + 0.002;
+        for (g, ui) in grad.chunks_exact(dim).zip(u.chunks_exact_mut(dim)) {
+            ui.iter_mut().zip(g).for_each(|(x, g)| *x -= eta * g / gmax);
+            normalise(ui);
+        }
+    }
+    worst_of(u)
+}
+
+/// Quantises unit directions (C×D) to index pairs: each direction is scaled so its largest
+/// coordinate magnitude is `max amp`, and each coordinate y becomes the (φ, μ) minimising
+/// `|cos[φ]·amp[μ] − y|` (φ restricted to `0..=N/2`, where cos is monotone; μ over all of
+/// `0..M`, or 1024 evenly spaced values plus the argmax when M is larger; first best wins).
+fn quantise_directions(t: &Tables, u: &[f64], dim: usize) -> (Vec<u16>, Vec<u16>) {
+    let m = t.magnitude_bins;
+    let argmax = (0..m).fold(0, |b, j| if t.amp[j] > t.amp[b] { j } else { b });
+    let amax = t.amp[argmax] as f64;
+    let mut mus: Vec<usize> = (0..m).step_by(m.div_ceil(1024)).collect();
+    if !mus.contains(&argmax) {
+        mus.push(argmax);
+    }
+    let half = &t.cos[..=t.phase_bins / 2];
+    let (mut phase, mut magnitude) = (Vec::with_capacity(u.len()), Vec::with_capacity(u.len()));
+    for row in u.chunks_exact(dim) {
+        let big = row.iter().fold(0.0f64, |b, x| b.max(x.abs())).max(1e-300);
+        for &x in row {
+            let y = x / big * amax;
+            let mut best = (f64::INFINITY, 0usize, argmax);
+            for &mu in &mus {
+                let a = t.amp[mu];
+                let want = y / a as f64;
+                let idx = half.partition_point(|&c| c as f64 > want);
+                for phi in [idx.saturating_sub(1), idx.min(half.len() - 1)] {
+                    let err = ((half[phi] * a) as f64 - y).abs();
+                    if err < best.0 {
+                        best = (err, phi, mu);
+                    }
+                }
+            }
+            phase.push(best.1 as u16);
+            magnitude.push(best.2 as u16);
+        }
+    }
+    (phase, magnitude)
+}
+
+/// Discrete local search: try φ ± 1 (mod N) and μ ± 1 (clamped) for every class and
+/// dimension, keeping a move when it lowers (worst pair measure, Σ soft score)
+/// lexicographically on the f32 signals; repeats until no move helps or `POLISH_SWEEPS`.
+fn polish(
+    t: &Tables,
+    phase: &mut [u16],
+    magnitude: &mut [u16],
+    classes: usize,
+    dim: usize,
+    criterion: Separation,
+) {
+    if classes < 2 {
+        return;
+    }
+    let mut sig = vec![0.0f32; classes * dim];
+    t.signal_vec(phase, magnitude, &mut sig);
+    let cos_of = |sig: &[f32], i: usize, j: usize| {
+        cosine(&sig[i * dim..(i + 1) * dim], &sig[j * dim..(j + 1) * dim]) as f64
+    };
+    let mut cosm = vec![0.0f64; classes * classes];
+    for i in 0..classes {
+        for j in 0..classes {
+            if i != j {
+                cosm[i * classes + j] = cos_of(&sig, i, j);
+            }
+        }
+    }
+    // (worst, soft) of class c's row, combined with the score of all other pairs.
+    let row_score = |row: &[f64], c: usize, base: (f64, f64)| {
+        let (mut worst, mut soft) = base;
+        for (j, &x) in row.iter().enumerate() {
+            if j != c {
+                worst = worst.max(criterion.measure(x));
+                soft += criterion.soft(x);
+            }
+        }
+        (worst, soft)
+    };
+    let (n, m) = (t.phase_bins as i64, t.magnitude_bins as i64);
+    let mut row = vec![0.0f64; classes];
+    for _ in 0..POLISH_SWEEPS {
+        let mut improved = false;
+        for c in 0..classes {
+            // Score of the pairs not involving c.
+            let mut base = (f64::NEG_INFINITY, 0.0f64);
+            for i in (0..classes).filter(|&i| i != c) {
+                for j in (i + 1..classes).filter(|&j| j != c) {
+                    let x = cosm[i * classes + j];
+                    base.0 = base.0.max(criterion.measure(x));
+                    base.1 += criterion.soft(x);
+                }
+            }
+            let mut current = row_score(&cosm[c * classes..(c + 1) * classes], c, base);
+            for d in 0..dim {
+                let k = c * dim + d;
+                let (p0, m0) = (phase[k] as i64, magnitude[k] as i64);
+                let moves = [
+                    ((p0 + 1).rem_euclid(n), m0),
+                    ((p0 - 1).rem_euclid(n), m0),
+                    (p0, (m0 + 1).min(m - 1)),
+                    (p0, (m0 - 1).max(0)),
+                ];
+                for (p1, m1) in moves {
+                    if (p1 as u16, m1 as u16) == (phase[k], magnitude[k]) {
+                        continue;
+                    }
+                    let old = sig[k];
+                    sig[k] = t.signal(p1 as u16, m1 as u16);
+                    for (j, r) in row.iter_mut().enumerate() {
+                        *r = if j == c { 0.0 } else { cos_of(&sig, c, j) };
+                    }
+                    let cand = row_score(&row, c, base);
+                    if cand.0 < current.0 || (cand.0 == current.0 && cand.1 < current.1) {
+                        current = cand;
+                        phase[k] = p1 as u16;
+                        magnitude[k] = m1 as u16;
+                        for (j, &r) in row.iter().enumerate() {
+                            cosm[c * classes + j] = r;
+                            cosm[j * classes + c] = r;
+                        }
+                        improved = true;
+                    } else {
+                        sig[k] = old;
+                    }
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rng::{Stream, stream};
+
+    #[test]
+    fn prototype_stats_match_spec() {
+        let t = Tables::new(512, 1024);
+        let e = ClassEncodings::prototype(&t);
+        assert_eq!((e.classes, e.dim), (10, 5));
+        assert_eq!(e.phase_of(3), &[90, 154, 362, 290, 331]);
+        assert_eq!(e.magnitude_of(9), &[831, 264, 903, 367, 779]);
+        // Independent reference: straight f64 from the formulas.
+        let sig = |c: usize| -> Vec<f64> {
+            (0..5)
+                .map(|d| {
+                    let p = PROTOTYPE_PHASE[c][d] as f64;
+                    let m = PROTOTYPE_MAGNITUDE[c][d] as f64;
+                    let x = -std::f64::consts::PI + 2.0 * std::f64::consts::PI * m / 1023.0;
+                    (2.0 * std::f64::consts::PI * p / 512.0).cos() * x.sin().exp()
+                })
+                .collect()
+        };
+        let (mut sum, mut max, mut n) = (0.0f64, 0.0f64, 0);
+        for i in 0..10 {
+            for j in i + 1..10 {
+                let (a, b) = (sig(i), sig(j));
+                let c = dot(&a, &b) / (dot(&a, &a).sqrt() * dot(&b, &b).sqrt());
+                sum += c.abs();
+                max = max.max(c.abs());
+                n += 1;
+            }
+        }
+        let (mean_ref, max_ref) = (sum / n as f64, max);
+        let (mean, maxc) = e.pairwise_cos_stats();
+        assert!((mean as f64 - mean_ref).abs() < 1e-5);
+        assert!((maxc as f64 - max_ref).abs() < 1e-5);
+        // SPEC 9: "mean |cos| 0.33, max 0.935".
+        assert!((mean - 0.33).abs() < 0.01, "mean |cos| {mean}");
+        assert!((maxc - 0.935).abs() < 0.001, "max |cos| {maxc}");
+    }
+
+    #[test]
+    #[should_panic(expected = "N = 512")]
+    fn prototype_rejects_other_resolutions() {
+        let _ = ClassEncodings::prototype(&Tables::new(256, 1024));
+    }
+
+    #[test]
+    fn separated_beats_prototype_and_is_deterministic() {
+        let t = Tables::new(512, 1024);
+        let a = ClassEncodings::separated(&t, 10, 5, &mut stream(1, Stream::Encodings));
+        let b = ClassEncodings::separated(&t, 10, 5, &mut stream(1, Stream::Encodings));
+        assert_eq!(a, b);
+        // Angle criterion: 10 points in R^5 can be pairwise orthogonal or opposite (max cos 0).
+        let proto = ClassEncodings::prototype(&t);
+        assert!(
+            a.max_pairwise_cos() < 0.02,
+            "max cos {}",
+            a.max_pairwise_cos()
+        );
+        assert!(proto.max_pairwise_cos() > 0.9);
+        // Lines criterion: the Welch bound for 10 lines in R^5 is 1/3.
+        let l = ClassEncodings::separated_by(
+            &t,
+            10,
+            5,
+            Separation::Lines,
+            &mut stream(1, Stream::Encodings),
+        );
+        let (_, max_abs) = l.pairwise_cos_stats();
+        assert!(max_abs < 0.36, "max |cos| {max_abs}");
+    }
+
+    #[test]
+    fn separated_small_cases() {
+        let t = Tables::new(64, 32);
+        let mut rng = stream(2, Stream::Encodings);
+        // Two classes: opposite signals.
+        let e = ClassEncodings::separated(&t, 2, 3, &mut rng);
+        assert!(e.max_pairwise_cos() < -0.99);
+        // Three classes in 2D: a triangle, 120° apart.
+        let e = ClassEncodings::separated(&t, 3, 2, &mut rng);
+        assert!(e.max_pairwise_cos() < -0.45, "{}", e.max_pairwise_cos());
+        // One class, and coarse tables.
+        let e = ClassEncodings::separated(&t, 1, 4, &mut rng);
+        assert_eq!(e.signals.len(), 4);
+        let e = ClassEncodings::separated(&Tables::new(2, 2), 4, 2, &mut rng);
+        assert_eq!(e.phase.len(), 8);
+    }
+
+    #[test]
+    fn explicit_validates() {
+        let t = Tables::new(8, 16);
+        let ok =
+            ClassEncodings::explicit(&t, &[vec![0, 7], vec![3, 4]], &[vec![15, 0], vec![1, 2]])
+                .unwrap();
+        assert_eq!(ok.phase, [0, 7, 3, 4]);
+        assert_eq!(ok.magnitude, [15, 0, 1, 2]);
+        assert_eq!(ok.signal(1)[0], t.signal(3, 1));
+        assert_eq!(
+            ClassEncodings::explicit(&t, &[], &[]),
+            Err(EncodingError::NoClasses)
+        );
+        assert_eq!(
+            ClassEncodings::explicit(&t, &[vec![0]], &[vec![0], vec![1]]),
+            Err(EncodingError::ClassCount {
+                phase: 1,
+                magnitude: 2
+            })
+        );
+        assert!(matches!(
+            ClassEncodings::explicit(&t, &[vec![0, 1], vec![2]], &[vec![0, 1], vec![2, 3]]),
+            Err(EncodingError::Length {
+                kind: "phase",
+                class: 1,
+                len: 1,
+                expected: 2
+            })
+        ));
+        let err = ClassEncodings::explicit(&t, &[vec![0, 8]], &[vec![0, 1]]).unwrap_err();
+        assert_eq!(
+            err,
+            EncodingError::OutOfRange {
+                kind: "phase",
+                class: 0,
+                dim: 1,
+                value: 8,
+                bins: 8
+            }
+        );
+        assert!(err.to_string().contains("out of range 0..8"), "{err}");
+        assert!(matches!(
+            ClassEncodings::explicit(&t, &[vec![0]], &[vec![70000]]),
+            Err(EncodingError::OutOfRange {
+                kind: "magnitude",
+                value: 70000,
+                ..
+            })
+        ));
+        assert!(matches!(
+            ClassEncodings::explicit(&t, &[vec![0; 17]], &[vec![0; 17]]),
+            Err(EncodingError::BadDim { dim: 17 })
+        ));
+    }
+}
