@@ -1,0 +1,441 @@
+//! The scene schema: every setting a scene file can hold, with the SPEC's defaults.
+//!
+//! Each struct rejects unknown fields and fills absent fields from its `Default`, so a scene
+//! only names what it changes. Fields of enum variants (`Layered(cardinality: 8)`) have
+//! defaults too, except those without a sensible one (`EdgeList` path, `Idx` dir, `Explicit`
+//! tables, `Evaluate` split). Ranges are checked by [`super::validate`], not here.
+
+use serde::{Deserialize, Serialize};
+
+/// A whole scene: the model, its data, how to schedule it and the script of steps to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scene {
+    /// A short name used for run directories and reports.
+    pub name: String,
+    /// Master seed; every random stream is derived from it and a fixed stream name.
+    pub seed: u64,
+    /// Node counts and vector sizes (SPEC 1).
+    pub architecture: Architecture,
+    /// Phase and magnitude bin counts (SPEC 2).
+    pub resolution: Resolution,
+    /// How the static graph is made (SPEC 3).
+    pub graph: GraphSource,
+    /// Timestep loop, τ adaptation and eviction (SPEC 4).
+    pub forward: Forward,
+    /// Dynamic neighbour selection (SPEC 5).
+    pub radiation: Radiation,
+    /// Logits and loss (SPEC 6).
+    pub loss: Loss,
+    /// Image to (phase, magnitude) adapter (SPEC 8).
+    pub adapter: Adapter,
+    /// Class encodings (SPEC 9).
+    pub encodings: Encodings,
+    /// Which dataset to read and how much of it.
+    pub data: Data,
+    /// Executor kind and thread count.
+    pub schedule: Schedule,
+    /// The steps to run, in order.
+    pub script: Vec<Step>,
+}
+
+impl Default for Scene {
+    fn default() -> Self {
+        Scene {
+            name: "scene".to_string(),
+            seed: 0,
+            architecture: Architecture::default(),
+            resolution: Resolution::default(),
+            graph: GraphSource::default(),
+            forward: Forward::default(),
+            radiation: Radiation::default(),
+            loss: Loss::default(),
+            adapter: Adapter::default(),
+            encodings: Encodings::default(),
+            data: Data::default(),
+            schedule: Schedule::default(),
+            script: vec![Step::Evaluate {
+                split: Split::Test,
+                samples: None,
+            }],
+        }
+    }
+}
+
+/// Node counts and the vector dimension.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Architecture {
+    /// All nodes: inputs, hidden and outputs.
+    pub total_nodes: u32,
+    /// Input nodes, indices `0..input_nodes`.
+    pub input_nodes: u32,
+    /// Output nodes, the last `output_nodes` indices.
+    pub output_nodes: u32,
+    /// D: values per phase or magnitude vector.
+    pub vector_dim: u32,
+    /// C: number of classes.
+    pub classes: u32,
+}
+
+impl Default for Architecture {
+    fn default() -> Self {
+        Architecture {
+            total_nodes: 1000,
+            input_nodes: 200,
+            output_nodes: 10,
+            vector_dim: 5,
+            classes: 10,
+        }
+    }
+}
+
+/// Discretisation of phase and magnitude.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Resolution {
+    /// N: phase bins; phase indices live in `0..phase_bins`.
+    pub phase_bins: u32,
+    /// M: magnitude bins; magnitude indices live in `0..magnitude_bins`.
+    pub magnitude_bins: u32,
+}
+
+impl Default for Resolution {
+    fn default() -> Self {
+        Resolution {
+            phase_bins: 512,
+            magnitude_bins: 1024,
+        }
+    }
+}
+
+/// Where the static graph comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum GraphSource {
+    /// Seeded layered DAG (SPEC 3).
+    Layered {
+        /// Sources drawn per hidden or output node.
+        #[serde(default = "default_cardinality")]
+        cardinality: u32,
+        /// Number of hidden layers.
+        #[serde(default = "default_layers")]
+        layers: u32,
+    },
+    /// An explicit edge list: one `target source source ...` line per node.
+    EdgeList {
+        /// Path of the edge-list file; a relative path is resolved against the working directory.
+        path: String,
+    },
+}
+
+impl Default for GraphSource {
+    fn default() -> Self {
+        GraphSource::Layered {
+            cardinality: default_cardinality(),
+            layers: default_layers(),
+        }
+    }
+}
+
+fn default_cardinality() -> u32 {
+    6
+}
+
+fn default_layers() -> u32 {
+    4
+}
+
+/// How negative (inhibitory) arrivals are treated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Inhibition {
+    /// Keep only arrivals with strength > 0.
+    #[default]
+    Excitatory,
+    /// Sum all arrivals; deactivate nodes whose net strength is <= 0.
+    AfterAccumulation,
+}
+
+/// The named constants of τ adaptation (SPEC 4 step 5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TauAdaptation {
+    /// Growth rate when over target: τ *= 1 + growth * n / T.
+    pub growth: f32,
+    /// Shrink when n < low_fraction * T.
+    pub low_fraction: f32,
+    /// Factor applied when shrinking.
+    pub shrink: f32,
+    /// Flood guard: if n > flood_fraction * total_nodes, τ *= flood_factor.
+    pub flood_fraction: f32,
+    /// Flood guard factor.
+    pub flood_factor: f32,
+    /// Lower clamp of τ.
+    pub min: f32,
+    /// Upper clamp of τ.
+    pub max: f32,
+}
+
+impl Default for TauAdaptation {
+    fn default() -> Self {
+        TauAdaptation {
+            growth: 0.1,
+            low_fraction: 0.7,
+            shrink: 0.95,
+            flood_fraction: 0.9,
+            flood_factor: 2.0,
+            min: 0.5,
+            max: 5.0,
+        }
+    }
+}
+
+/// The timestep loop and eviction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Forward {
+    /// Hard stop: the loop ends when t >= max_timesteps - 1.
+    pub max_timesteps: u32,
+    /// Earliest timestep at which an active output ends the loop; `None` = from graph hops.
+    pub min_timesteps: Option<u32>,
+    /// Per-timestep strength decay of active nodes.
+    pub decay: f32,
+    /// Initial pruning threshold τ of every sample.
+    pub min_strength: f32,
+    /// T, the wanted number of active nodes; `None` = 0.8 * total_nodes.
+    pub target_active: Option<u32>,
+    /// Treatment of negative arrivals.
+    pub inhibition: Inhibition,
+    /// τ adaptation constants.
+    pub tau: TauAdaptation,
+}
+
+impl Default for Forward {
+    fn default() -> Self {
+        Forward {
+            max_timesteps: 40,
+            min_timesteps: None,
+            decay: 0.6,
+            min_strength: 1.0,
+            target_active: None,
+            inhibition: Inhibition::Excitatory,
+            tau: TauAdaptation::default(),
+        }
+    }
+}
+
+/// Dynamic neighbour selection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Radiation {
+    /// Whether active nodes radiate to top-K dynamic neighbours at all.
+    pub enabled: bool,
+    /// K: dynamic targets per active source.
+    pub top_k: u32,
+    /// The pattern cache (SPEC 5).
+    pub cache: RadiationCache,
+}
+
+impl Default for Radiation {
+    fn default() -> Self {
+        Radiation {
+            enabled: true,
+            top_k: 6,
+            cache: RadiationCache::default(),
+        }
+    }
+}
+
+/// Settings of the radiation pattern cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RadiationCache {
+    /// Whether the pattern cache is consulted.
+    pub enabled: bool,
+    /// Most entries kept (true LRU eviction).
+    pub capacity: u32,
+    /// q: phase signature quantisation; 1 is exact.
+    pub quantization: u32,
+    /// Parameter versions an entry may lag behind; 0 is exact.
+    pub max_staleness: u32,
+}
+
+impl Default for RadiationCache {
+    fn default() -> Self {
+        RadiationCache {
+            enabled: false,
+            capacity: 1000,
+            quantization: 1,
+            max_staleness: 0,
+        }
+    }
+}
+
+/// Logits and loss settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Loss {
+    /// Softmax temperature T.
+    pub temperature: f32,
+    /// Label smoothing ε in [0, 1).
+    pub label_smoothing: f32,
+}
+
+impl Default for Loss {
+    fn default() -> Self {
+        Loss {
+            temperature: 1.0,
+            label_smoothing: 0.0,
+        }
+    }
+}
+
+/// The fixed random input adapter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Adapter {
+    /// Linear(P -> H), ReLU, LayerNorm, Linear(H -> H), ReLU, LayerNorm, Linear(H -> I*D*2), tanh.
+    Mlp {
+        /// H: hidden width.
+        #[serde(default = "default_hidden")]
+        hidden: u32,
+        /// Dropout after the first hidden layer, training only.
+        #[serde(default = "default_dropout")]
+        dropout: f32,
+    },
+    /// One fixed random projection P -> I*D*2, then tanh.
+    Linear,
+}
+
+impl Default for Adapter {
+    fn default() -> Self {
+        Adapter::Mlp {
+            hidden: default_hidden(),
+            dropout: default_dropout(),
+        }
+    }
+}
+
+fn default_hidden() -> u32 {
+    1024
+}
+
+fn default_dropout() -> f32 {
+    0.1
+}
+
+/// Class encodings (SPEC 9).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Encodings {
+    /// The prototype's table when C=10, D=5, N=512, M=1024; otherwise `Separated { seed: 0 }`.
+    #[default]
+    Prototype,
+    /// Generated to maximise the minimum pairwise angle of the class signals.
+    Separated {
+        /// Seed mixed into the `encodings` stream.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// Given in the scene: one phase and one magnitude vector per class.
+    Explicit {
+        /// C vectors of D phase indices.
+        phase: Vec<Vec<u32>>,
+        /// C vectors of D magnitude indices.
+        magnitude: Vec<Vec<u32>>,
+    },
+}
+
+/// Which dataset, and how much of each split.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Data {
+    /// The dataset.
+    pub source: DataSource,
+    /// Use at most this many training samples (`None` = all).
+    pub train_limit: Option<u32>,
+    /// Use at most this many test samples (`None` = all).
+    pub test_limit: Option<u32>,
+}
+
+/// A dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum DataSource {
+    /// The embedded synthetic 28x28 digits, generated from the scene seed.
+    Synthetic {
+        /// Training samples to generate.
+        #[serde(default = "default_train")]
+        train: u32,
+        /// Test samples to generate.
+        #[serde(default = "default_test")]
+        test: u32,
+    },
+    /// IDX files (MNIST layout, optionally .gz) in a directory; a relative path is resolved
+    /// against the working directory.
+    Idx {
+        /// Directory holding `train-images-idx3-ubyte` etc.
+        dir: String,
+    },
+}
+
+impl Default for DataSource {
+    fn default() -> Self {
+        DataSource::Synthetic {
+            train: default_train(),
+            test: default_test(),
+        }
+    }
+}
+
+fn default_train() -> u32 {
+    2000
+}
+
+fn default_test() -> u32 {
+    500
+}
+
+/// Executor kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecutorKind {
+    /// bevy's single-threaded executor.
+    #[default]
+    Single,
+    /// bevy's multi-threaded executor.
+    Multi,
+}
+
+/// Scheduling settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Schedule {
+    /// Executor kind.
+    pub executor: ExecutorKind,
+    /// Worker threads; 0 = the machine's available cores.
+    pub threads: u32,
+}
+
+/// A dataset split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Split {
+    /// The training split.
+    Train,
+    /// The held-out test split.
+    Test,
+}
+
+/// One step of a scene's script.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Step {
+    /// Run forward passes without updates and report metrics.
+    Evaluate {
+        /// The split to evaluate.
+        split: Split,
+        /// The first `samples` of the split (`None` = all).
+        #[serde(default)]
+        samples: Option<u32>,
+    },
+}

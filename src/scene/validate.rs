@@ -1,0 +1,504 @@
+//! Range and cross-field checks of a deserialised [`Scene`].
+//!
+//! [`Scene::validate`] collects every violation as a [`ValueError`] naming the field path, the
+//! offending value and the allowed range; [`super::parse`] maps each path back to a line and
+//! column of the scene text.
+
+use std::fmt;
+
+use super::memory::format_bytes;
+use super::schema::*;
+
+/// Scenes whose [`Scene::memory_estimate`] exceeds this many bytes are rejected (16 GiB).
+pub const MEMORY_LIMIT: u64 = 16 << 30;
+
+/// One violated rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValueError {
+    /// Dotted field path, e.g. `forward.tau.min`, `graph.cardinality`, `script[0].samples`,
+    /// `encodings.phase[2][1]`. Fields of an enum variant sit directly under the enum's field.
+    pub path: String,
+    /// The offending value in RON syntax (empty when the rule is about a whole list).
+    pub value: String,
+    /// What is allowed, e.g. `must be between 1 and 16`.
+    pub message: String,
+    /// Other fields the rule involves (for cross-field rules); used to point at a field the
+    /// scene text actually contains when `path` itself was left at its default.
+    pub related: Vec<String>,
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}: {}", self.path, self.message)
+        } else {
+            write!(f, "{} = {}: {}", self.path, self.value, self.message)
+        }
+    }
+}
+
+impl Scene {
+    /// Checks every range and cross-field rule; returns all violations, in field order.
+    ///
+    /// When every range holds, the [`Scene::memory_estimate`] is checked against
+    /// [`MEMORY_LIMIT`] as well, so an oversized scene is rejected before anything allocates.
+    pub fn validate(&self) -> Result<(), Vec<ValueError>> {
+        let mut c = Checker::default();
+        c.scene(self);
+        if c.errors.is_empty() {
+            c.memory(self);
+        }
+        if c.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(c.errors)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<ValueError>,
+}
+
+impl Checker {
+    fn push(&mut self, path: &str, value: impl fmt::Display, message: impl Into<String>) {
+        self.push_related(path, value, message, &[]);
+    }
+
+    fn push_related(
+        &mut self,
+        path: &str,
+        value: impl fmt::Display,
+        message: impl Into<String>,
+        related: &[&str],
+    ) {
+        self.errors.push(ValueError {
+            path: path.to_string(),
+            value: value.to_string(),
+            message: message.into(),
+            related: related.iter().map(|r| r.to_string()).collect(),
+        });
+    }
+
+    /// `lo <= value <= hi`.
+    fn int(&mut self, path: &str, value: u64, lo: u64, hi: u64) -> bool {
+        let ok = (lo..=hi).contains(&value);
+        if !ok {
+            self.push(path, value, between(lo, hi));
+        }
+        ok
+    }
+
+    fn at_least(&mut self, path: &str, value: u64, lo: u64) -> bool {
+        let ok = value >= lo;
+        if !ok {
+            self.push(path, value, format!("must be at least {lo}"));
+        }
+        ok
+    }
+
+    fn finite(&mut self, path: &str, value: f32) -> bool {
+        let ok = value.is_finite();
+        if !ok {
+            self.push(path, fmt_f32(value), "must be a finite number");
+        }
+        ok
+    }
+
+    /// A float in an interval; `lo_open` / `hi_open` exclude the ends.
+    fn float(&mut self, path: &str, value: f32, lo: f32, lo_open: bool, hi: f32, hi_open: bool) {
+        if !self.finite(path, value) {
+            return;
+        }
+        let above = if lo_open { value > lo } else { value >= lo };
+        let below = if hi_open { value < hi } else { value <= hi };
+        if !(above && below) {
+            let range = format!(
+                "{}{}, {}{}",
+                if lo_open { '(' } else { '[' },
+                lo,
+                hi,
+                if hi_open { ')' } else { ']' }
+            );
+            self.push(path, fmt_f32(value), format!("must be in {range}"));
+        }
+    }
+
+    fn float_at_least(&mut self, path: &str, value: f32, lo: f32) {
+        if self.finite(path, value) && value < lo {
+            self.push(path, fmt_f32(value), format!("must be at least {lo}"));
+        }
+    }
+
+    fn scene(&mut self, s: &Scene) {
+        if s.name.is_empty()
+            || !s
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            self.push(
+                "name",
+                format!("{:?}", s.name),
+                "must be non-empty and use only A-Z, a-z, 0-9, `_`, `.` and `-`",
+            );
+        }
+        self.architecture(&s.architecture);
+        self.resolution(&s.resolution);
+        self.graph(&s.graph);
+        self.forward(&s.forward, s.architecture.total_nodes);
+        self.radiation(&s.radiation, s);
+        self.float(
+            "loss.temperature",
+            s.loss.temperature,
+            0.0,
+            true,
+            1000.0,
+            false,
+        );
+        self.float(
+            "loss.label_smoothing",
+            s.loss.label_smoothing,
+            0.0,
+            false,
+            1.0,
+            true,
+        );
+        match s.adapter {
+            Adapter::Mlp { hidden, dropout } => {
+                self.int("adapter.hidden", hidden.into(), 1, 16384);
+                self.float("adapter.dropout", dropout, 0.0, false, 1.0, true);
+            }
+            Adapter::Linear => {}
+        }
+        self.encodings(s);
+        self.data(&s.data);
+        self.int("schedule.threads", s.schedule.threads.into(), 0, 256);
+        self.script(&s.script);
+    }
+
+    fn architecture(&mut self, a: &Architecture) {
+        let total_ok = self.int(
+            "architecture.total_nodes",
+            a.total_nodes.into(),
+            3,
+            1_000_000,
+        );
+        let input_ok = self.at_least("architecture.input_nodes", a.input_nodes.into(), 1);
+        let output_ok = self.at_least("architecture.output_nodes", a.output_nodes.into(), 1);
+        let io = u64::from(a.input_nodes) + u64::from(a.output_nodes);
+        if total_ok && input_ok && output_ok && io > u64::from(a.total_nodes) {
+            self.push_related(
+                "architecture.total_nodes",
+                a.total_nodes,
+                format!(
+                    "must be at least input_nodes + output_nodes = {} + {} = {io}",
+                    a.input_nodes, a.output_nodes
+                ),
+                &["architecture.input_nodes", "architecture.output_nodes"],
+            );
+        }
+        self.int("architecture.vector_dim", a.vector_dim.into(), 1, 16);
+        self.int("architecture.classes", a.classes.into(), 2, 1000);
+    }
+
+    fn resolution(&mut self, r: &Resolution) {
+        self.int("resolution.phase_bins", r.phase_bins.into(), 2, 65536);
+        self.int(
+            "resolution.magnitude_bins",
+            r.magnitude_bins.into(),
+            2,
+            65536,
+        );
+    }
+
+    fn graph(&mut self, g: &GraphSource) {
+        match g {
+            GraphSource::Layered {
+                cardinality,
+                layers,
+            } => {
+                self.int("graph.cardinality", (*cardinality).into(), 1, 64);
+                self.int("graph.layers", (*layers).into(), 1, 10_000);
+            }
+            GraphSource::EdgeList { path } => {
+                if path.is_empty() {
+                    self.push("graph.path", "\"\"", "must not be empty");
+                }
+            }
+        }
+    }
+
+    fn forward(&mut self, f: &Forward, total_nodes: u32) {
+        let max_ok = self.int("forward.max_timesteps", f.max_timesteps.into(), 2, 100_000);
+        if let Some(min) = f.min_timesteps {
+            if min < 1 || (max_ok && min > f.max_timesteps) {
+                let hi = if max_ok {
+                    format!("max_timesteps ({})", f.max_timesteps)
+                } else {
+                    "max_timesteps".to_string()
+                };
+                self.push_related(
+                    "forward.min_timesteps",
+                    min,
+                    format!("must be between 1 and {hi}"),
+                    &["forward.max_timesteps"],
+                );
+            }
+        }
+        self.float("forward.decay", f.decay, 0.0, true, 1.0, false);
+        self.float(
+            "forward.min_strength",
+            f.min_strength,
+            0.0,
+            true,
+            1e6,
+            false,
+        );
+        if let Some(target) = f.target_active {
+            if target < 1 || target > total_nodes {
+                self.push_related(
+                    "forward.target_active",
+                    target,
+                    format!("must be between 1 and total_nodes ({total_nodes})"),
+                    &["architecture.total_nodes"],
+                );
+            }
+        }
+        let t = &f.tau;
+        self.float_at_least("forward.tau.growth", t.growth, 0.0);
+        self.float(
+            "forward.tau.low_fraction",
+            t.low_fraction,
+            0.0,
+            true,
+            1.0,
+            false,
+        );
+        self.float("forward.tau.shrink", t.shrink, 0.0, true, 1.0, false);
+        self.float(
+            "forward.tau.flood_fraction",
+            t.flood_fraction,
+            0.0,
+            true,
+            1.0,
+            false,
+        );
+        self.float_at_least("forward.tau.flood_factor", t.flood_factor, 1.0);
+        let min_ok = self.finite("forward.tau.min", t.min);
+        let max_ok = self.finite("forward.tau.max", t.max);
+        if min_ok && max_ok && !(t.min > 0.0 && t.min <= t.max) {
+            self.push_related(
+                "forward.tau.min",
+                fmt_f32(t.min),
+                format!(
+                    "must be greater than 0 and at most forward.tau.max ({})",
+                    fmt_f32(t.max)
+                ),
+                &["forward.tau.max"],
+            );
+        }
+    }
+
+    fn radiation(&mut self, r: &Radiation, s: &Scene) {
+        let total = s.architecture.total_nodes;
+        if self.int("radiation.top_k", r.top_k.into(), 1, 256) && r.top_k >= total {
+            self.push_related(
+                "radiation.top_k",
+                r.top_k,
+                format!("must be less than total_nodes ({total})"),
+                &["architecture.total_nodes"],
+            );
+        }
+        let c = &r.cache;
+        self.int("radiation.cache.capacity", c.capacity.into(), 1, 10_000_000);
+        let bins = s.resolution.phase_bins;
+        if c.quantization < 1 || c.quantization > bins {
+            self.push_related(
+                "radiation.cache.quantization",
+                c.quantization,
+                format!("must be between 1 and phase_bins ({bins})"),
+                &["resolution.phase_bins"],
+            );
+        }
+        self.int(
+            "radiation.cache.max_staleness",
+            c.max_staleness.into(),
+            0,
+            1_000_000,
+        );
+    }
+
+    fn encodings(&mut self, s: &Scene) {
+        let Encodings::Explicit { phase, magnitude } = &s.encodings else {
+            return;
+        };
+        let classes = s.architecture.classes as usize;
+        let dim = s.architecture.vector_dim as usize;
+        let tables = [
+            (
+                "encodings.phase",
+                phase,
+                s.resolution.phase_bins,
+                "phase_bins",
+            ),
+            (
+                "encodings.magnitude",
+                magnitude,
+                s.resolution.magnitude_bins,
+                "magnitude_bins",
+            ),
+        ];
+        for (path, table, bins, bins_name) in tables {
+            if table.len() != classes {
+                self.push_related(
+                    path,
+                    "",
+                    format!(
+                        "must hold exactly classes ({classes}) vectors, found {}",
+                        table.len()
+                    ),
+                    &["architecture.classes"],
+                );
+            }
+            for (c, vector) in table.iter().enumerate() {
+                let vpath = format!("{path}[{c}]");
+                if vector.len() != dim {
+                    self.push_related(
+                        &vpath,
+                        "",
+                        format!(
+                            "must hold exactly vector_dim ({dim}) values, found {}",
+                            vector.len()
+                        ),
+                        &["architecture.vector_dim"],
+                    );
+                }
+                for (d, &value) in vector.iter().enumerate() {
+                    if value >= bins {
+                        self.push_related(
+                            &format!("{vpath}[{d}]"),
+                            value,
+                            format!("must be less than {bins_name} ({bins})"),
+                            &[&format!("resolution.{bins_name}")],
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn data(&mut self, d: &Data) {
+        match &d.source {
+            DataSource::Synthetic { train, test } => {
+                self.int("data.source.train", (*train).into(), 1, 1_000_000);
+                self.int("data.source.test", (*test).into(), 1, 1_000_000);
+            }
+            DataSource::Idx { dir } => {
+                if dir.is_empty() {
+                    self.push("data.source.dir", "\"\"", "must not be empty");
+                }
+            }
+        }
+        if let Some(limit) = d.train_limit {
+            self.at_least("data.train_limit", limit.into(), 1);
+        }
+        if let Some(limit) = d.test_limit {
+            self.at_least("data.test_limit", limit.into(), 1);
+        }
+    }
+
+    fn script(&mut self, script: &[Step]) {
+        if script.is_empty() {
+            self.push("script", "[]", "must hold at least one step");
+        }
+        for (i, step) in script.iter().enumerate() {
+            match step {
+                Step::Evaluate { samples, .. } => {
+                    if let Some(n) = *samples {
+                        self.at_least(&format!("script[{i}].samples"), n.into(), 1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn memory(&mut self, s: &Scene) {
+        let estimate = s.memory_estimate();
+        if estimate.total <= MEMORY_LIMIT {
+            return;
+        }
+        let mut parts = estimate.parts.clone();
+        parts.sort_by_key(|&(_, bytes)| std::cmp::Reverse(bytes));
+        let biggest: Vec<String> = parts
+            .iter()
+            .take(3)
+            .map(|(name, bytes)| format!("{name} {}", format_bytes(*bytes)))
+            .collect();
+        let (path, value) = driver(s, parts[0].0);
+        self.push(
+            &path,
+            value,
+            format!(
+                "estimated memory {} exceeds the {} limit; biggest parts: {}",
+                format_bytes(estimate.total),
+                format_bytes(MEMORY_LIMIT),
+                biggest.join(", ")
+            ),
+        );
+    }
+}
+
+/// The field that drives a memory part most, and its value, for the memory-limit message.
+fn driver(s: &Scene, part: &str) -> (String, String) {
+    let total = || {
+        (
+            "architecture.total_nodes".to_string(),
+            s.architecture.total_nodes.to_string(),
+        )
+    };
+    match part {
+        "static edges" => match &s.graph {
+            GraphSource::Layered { cardinality, .. } => {
+                ("graph.cardinality".into(), cardinality.to_string())
+            }
+            GraphSource::EdgeList { .. } => total(),
+        },
+        "radiation scratch" => ("radiation.top_k".into(), s.radiation.top_k.to_string()),
+        "radiation cache" => (
+            "radiation.cache.capacity".into(),
+            s.radiation.cache.capacity.to_string(),
+        ),
+        "radiation scores" => ("schedule.threads".into(), s.schedule.threads.to_string()),
+        "adapter weights" | "adapter scratch" => match s.adapter {
+            Adapter::Mlp { hidden, .. } => ("adapter.hidden".into(), hidden.to_string()),
+            Adapter::Linear => (
+                "architecture.input_nodes".into(),
+                s.architecture.input_nodes.to_string(),
+            ),
+        },
+        "dataset" => match &s.data.source {
+            DataSource::Synthetic { train, .. } => ("data.source.train".into(), train.to_string()),
+            DataSource::Idx { dir } => ("data.source.dir".into(), format!("{dir:?}")),
+        },
+        "lookup tables" => (
+            "resolution.magnitude_bins".into(),
+            s.resolution.magnitude_bins.to_string(),
+        ),
+        _ => total(),
+    }
+}
+
+fn between(lo: u64, hi: u64) -> String {
+    format!("must be between {lo} and {hi}")
+}
+
+/// A float as RON writes it (`0.5`, `2.0`, `NaN`, `inf`).
+pub(crate) fn fmt_f32(value: f32) -> String {
+    if value.is_finite() && value == value.trunc() && value.abs() < 1e15 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:?}")
+    }
+}
