@@ -1,0 +1,476 @@
+//! The static graph: a seeded layered DAG or a validated edge list, stored as CSR adjacency in
+//! both directions, with the hop statistics that set `min_timesteps` (SPEC 3).
+//!
+//! Edges point source -> target (data flow). This module knows nothing of the ECS.
+
+use std::fmt;
+use std::path::Path;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::model::rng;
+
+/// Node counts and roles: inputs are `0..inputs`, outputs the last `outputs` indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    /// All nodes.
+    pub total: u32,
+    /// Input nodes.
+    pub inputs: u32,
+    /// Output nodes.
+    pub outputs: u32,
+}
+
+impl Roles {
+    /// Number of hidden nodes.
+    pub fn hidden(&self) -> u32 {
+        self.total - self.inputs - self.outputs
+    }
+    /// First output index.
+    pub fn first_output(&self) -> u32 {
+        self.total - self.outputs
+    }
+    /// Whether node `k` is an output.
+    pub fn is_output(&self, k: u32) -> bool {
+        k >= self.first_output()
+    }
+}
+
+/// Compressed sparse rows: the neighbours of node `k` are `items[offsets[k]..offsets[k+1]]`,
+/// sorted ascending.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Csr {
+    /// Row offsets, `n + 1` entries.
+    pub offsets: Vec<u32>,
+    /// Neighbour indices.
+    pub items: Vec<u32>,
+}
+
+impl Csr {
+    /// Neighbours of node `k`.
+    #[inline]
+    pub fn row(&self, k: usize) -> &[u32] {
+        &self.items[self.offsets[k] as usize..self.offsets[k + 1] as usize]
+    }
+
+    fn from_rows(rows: &[Vec<u32>]) -> Csr {
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        let mut items = Vec::with_capacity(rows.iter().map(Vec::len).sum());
+        offsets.push(0);
+        for row in rows {
+            let mut sorted = row.clone();
+            sorted.sort_unstable();
+            items.extend_from_slice(&sorted);
+            offsets.push(items.len() as u32);
+        }
+        Csr { offsets, items }
+    }
+}
+
+/// The static graph with adjacency in both directions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Graph {
+    /// Node roles.
+    pub roles: Roles,
+    /// Successors (data flow targets) of each node.
+    pub successors: Csr,
+    /// Predecessors (sources) of each node.
+    pub predecessors: Csr,
+    /// Sizes of the hidden layers, in index order (empty for edge lists).
+    pub layer_sizes: Vec<u32>,
+}
+
+/// Statistics computed when the graph is built.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GraphStats {
+    /// Nodes.
+    pub nodes: u32,
+    /// Static edges.
+    pub edges: u64,
+    /// Hidden layer sizes (layered graphs only).
+    pub layer_sizes: Vec<u32>,
+    /// Inputs from which some output can be reached along successors.
+    pub inputs_reaching_output: u32,
+    /// Mean BFS hops from an input to its nearest output, over inputs that reach one.
+    pub avg_hops: Option<f64>,
+    /// max(floor(avg_hops) + 2, 5); 5 when no input reaches an output.
+    pub derived_min_timesteps: u32,
+}
+
+/// An edge-list file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// The file could not be read.
+    #[error("cannot read edge list {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is malformed or names an invalid node.
+    #[error("{path}:{line}: {message}")]
+    Line {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The edges form a cycle.
+    #[error("{path}: the edges form a cycle through node {node}; the graph must be acyclic")]
+    Cycle {
+        /// The file.
+        path: String,
+        /// A node on the cycle.
+        node: u32,
+    },
+}
+
+impl Graph {
+    /// Builds the layered DAG of SPEC 3 from the `graph` RNG stream.
+    pub fn layered(roles: Roles, cardinality: u32, layers: u32, rng: &mut ChaCha8Rng) -> Graph {
+        let n = roles.total as usize;
+        let hidden = roles.hidden();
+        let layer_size = (hidden / layers.max(1)).max(1);
+        let mut layer_sizes = Vec::new();
+        let mut left = hidden;
+        while left > 0 {
+            let size = layer_size.min(left);
+            layer_sizes.push(size);
+            left -= size;
+        }
+        let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
+        // Candidates grow layer by layer: all inputs, then each finished hidden layer.
+        let mut candidates: Vec<u32> = (0..roles.inputs).collect();
+        let mut next = roles.inputs;
+        let mut chosen = Vec::new();
+        for &size in &layer_sizes {
+            for k in next..next + size {
+                rng::choose_distinct(rng, &candidates, cardinality as usize, &mut chosen);
+                preds[k as usize] = chosen.clone();
+            }
+            candidates.extend(next..next + size);
+            next += size;
+        }
+        for k in roles.first_output()..roles.total {
+            rng::choose_distinct(rng, &candidates, cardinality as usize, &mut chosen);
+            preds[k as usize] = chosen.clone();
+        }
+        Graph::from_predecessors(roles, &preds, layer_sizes)
+    }
+
+    /// Loads an edge list: one `target source source ...` line per node (blank lines and
+    /// `#` comments allowed), validated for range, self loops, duplicates and cycles.
+    pub fn from_edge_list(roles: Roles, path: &Path) -> Result<Graph, GraphError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| GraphError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Graph::parse_edge_list(roles, &text, &shown)
+    }
+
+    /// Parses edge-list text; `origin` names it in errors.
+    pub fn parse_edge_list(roles: Roles, text: &str, origin: &str) -> Result<Graph, GraphError> {
+        let n = roles.total;
+        let line_error = |line: usize, message: String| GraphError::Line {
+            path: origin.to_string(),
+            line,
+            message,
+        };
+        let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n as usize];
+        let mut seen_target = vec![false; n as usize];
+        for (i, raw) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            let mut ids = Vec::new();
+            for token in content.split_whitespace() {
+                let id: u32 = token
+                    .parse()
+                    .map_err(|_| line_error(line_no, format!("`{token}` is not a node index")))?;
+                if id >= n {
+                    return Err(line_error(
+                        line_no,
+                        format!(
+                            "node {id} is out of range: indices must be between 0 and {}",
+                            n - 1
+                        ),
+                    ));
+                }
+                ids.push(id);
+            }
+            let target = ids[0];
+            if std::mem::replace(&mut seen_target[target as usize], true) {
+                return Err(line_error(
+                    line_no,
+                    format!("node {target} has a second line; give each target one line"),
+                ));
+            }
+            let sources = &ids[1..];
+            for (j, &s) in sources.iter().enumerate() {
+                if s == target {
+                    return Err(line_error(line_no, format!("self loop on node {target}")));
+                }
+                if sources[..j].contains(&s) {
+                    return Err(line_error(
+                        line_no,
+                        format!("source {s} is listed twice for target {target}"),
+                    ));
+                }
+            }
+            preds[target as usize] = sources.to_vec();
+        }
+        let graph = Graph::from_predecessors(roles, &preds, Vec::new());
+        if let Some(node) = graph.find_cycle() {
+            return Err(GraphError::Cycle {
+                path: origin.to_string(),
+                node,
+            });
+        }
+        Ok(graph)
+    }
+
+    fn from_predecessors(roles: Roles, preds: &[Vec<u32>], layer_sizes: Vec<u32>) -> Graph {
+        let mut succs: Vec<Vec<u32>> = vec![Vec::new(); preds.len()];
+        for (target, sources) in preds.iter().enumerate() {
+            for &s in sources {
+                succs[s as usize].push(target as u32);
+            }
+        }
+        Graph {
+            roles,
+            successors: Csr::from_rows(&succs),
+            predecessors: Csr::from_rows(preds),
+            layer_sizes,
+        }
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.roles.total as usize
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.roles.total == 0
+    }
+
+    /// Number of static edges.
+    pub fn edge_count(&self) -> u64 {
+        self.successors.items.len() as u64
+    }
+
+    /// A node on a cycle, if the graph has one (Kahn's algorithm).
+    fn find_cycle(&self) -> Option<u32> {
+        let n = self.len();
+        let mut indegree: Vec<u32> = (0..n)
+            .map(|k| self.predecessors.row(k).len() as u32)
+            .collect();
+        let mut queue: Vec<u32> = (0..n as u32)
+            .filter(|&k| indegree[k as usize] == 0)
+            .collect();
+        let mut done = 0;
+        while let Some(u) = queue.pop() {
+            done += 1;
+            for &v in self.successors.row(u as usize) {
+                indegree[v as usize] -= 1;
+                if indegree[v as usize] == 0 {
+                    queue.push(v);
+                }
+            }
+        }
+        (done < n).then(|| {
+            (0..n as u32)
+                .find(|&k| indegree[k as usize] > 0)
+                .unwrap_or(0)
+        })
+    }
+
+    /// For every node, BFS hops along successors to the nearest output (`None` if none is
+    /// reachable); computed as one multi-source BFS backwards from the outputs.
+    pub fn hops_to_output(&self) -> Vec<Option<u32>> {
+        let mut dist = vec![None; self.len()];
+        let mut frontier: Vec<u32> = (self.roles.first_output()..self.roles.total).collect();
+        for &k in &frontier {
+            dist[k as usize] = Some(0);
+        }
+        let mut hops = 0;
+        while !frontier.is_empty() {
+            hops += 1;
+            let mut next = Vec::new();
+            for &v in &frontier {
+                for &u in self.predecessors.row(v as usize) {
+                    if dist[u as usize].is_none() {
+                        dist[u as usize] = Some(hops);
+                        next.push(u);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        dist
+    }
+
+    /// The statistics of SPEC 3.
+    pub fn stats(&self) -> GraphStats {
+        let hops = self.hops_to_output();
+        let reaching: Vec<u32> = (0..self.roles.inputs as usize)
+            .filter_map(|k| hops[k])
+            .collect();
+        let avg_hops = (!reaching.is_empty())
+            .then(|| reaching.iter().map(|&h| h as f64).sum::<f64>() / reaching.len() as f64);
+        let derived_min_timesteps = avg_hops.map_or(5, |h| (h.floor() as u32 + 2).max(5));
+        GraphStats {
+            nodes: self.roles.total,
+            edges: self.edge_count(),
+            layer_sizes: self.layer_sizes.clone(),
+            inputs_reaching_output: reaching.len() as u32,
+            avg_hops,
+            derived_min_timesteps,
+        }
+    }
+}
+
+impl fmt::Display for GraphStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "nodes            {}", self.nodes)?;
+        writeln!(f, "static edges     {}", self.edges)?;
+        if !self.layer_sizes.is_empty() {
+            writeln!(f, "hidden layers    {:?}", self.layer_sizes)?;
+        }
+        writeln!(
+            f,
+            "inputs reaching an output  {}",
+            self.inputs_reaching_output
+        )?;
+        match self.avg_hops {
+            Some(h) => writeln!(f, "avg hops to output         {h:.3}")?,
+            None => writeln!(f, "avg hops to output         (no input reaches an output)")?,
+        }
+        write!(
+            f,
+            "derived min_timesteps      {}",
+            self.derived_min_timesteps
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(total: u32, inputs: u32, outputs: u32) -> Roles {
+        Roles {
+            total,
+            inputs,
+            outputs,
+        }
+    }
+
+    #[test]
+    fn layered_respects_layers_and_cardinality() {
+        let r = roles(100, 20, 10);
+        let g = Graph::layered(r, 6, 4, &mut rng::stream(3, rng::Stream::Graph));
+        // 70 hidden nodes in layers of 17: 17, 17, 17, 17, 2.
+        assert_eq!(g.layer_sizes, vec![17, 17, 17, 17, 2]);
+        let mut layer_of = vec![usize::MAX; 100];
+        let mut start = 20;
+        for (l, &size) in g.layer_sizes.iter().enumerate() {
+            for k in start..start + size {
+                layer_of[k as usize] = l;
+            }
+            start += size;
+        }
+        for k in 0..20 {
+            assert!(g.predecessors.row(k).is_empty(), "inputs have no sources");
+        }
+        for k in 20..100usize {
+            let preds = g.predecessors.row(k);
+            assert_eq!(preds.len(), 6, "node {k} in-degree");
+            for &p in preds {
+                assert!(!r.is_output(p), "outputs are never sources");
+                if k < 90 && p >= 20 {
+                    assert!(layer_of[p as usize] < layer_of[k], "layer order {p} -> {k}");
+                }
+            }
+        }
+        assert!(g.find_cycle().is_none());
+        // Successor lists are the transpose.
+        let mut count = 0;
+        for u in 0..100 {
+            for &v in g.successors.row(u) {
+                assert!(g.predecessors.row(v as usize).contains(&(u as u32)));
+                count += 1;
+            }
+        }
+        assert_eq!(count, 80 * 6);
+    }
+
+    #[test]
+    fn layered_is_deterministic_per_seed() {
+        let r = roles(200, 40, 10);
+        let a = Graph::layered(r, 6, 4, &mut rng::stream(1, rng::Stream::Graph));
+        let b = Graph::layered(r, 6, 4, &mut rng::stream(1, rng::Stream::Graph));
+        let c = Graph::layered(r, 6, 4, &mut rng::stream(2, rng::Stream::Graph));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn few_candidates_takes_all() {
+        // 2 inputs, 1 hidden, 1 output, cardinality 6: everyone takes all candidates.
+        let g = Graph::layered(
+            roles(4, 2, 1),
+            6,
+            1,
+            &mut rng::stream(0, rng::Stream::Graph),
+        );
+        assert_eq!(g.predecessors.row(2), &[0, 1]);
+        assert_eq!(g.predecessors.row(3), &[0, 1, 2]);
+    }
+
+    #[test]
+    fn hop_stats_by_hand() {
+        // 0 -> 2 -> 3 (output), 1 -> 3; input 4? no: 5 nodes, inputs 0,1; hidden 2,3; output 4.
+        let text = "2 0\n3 2\n4 3 1\n";
+        let g = Graph::parse_edge_list(roles(5, 2, 1), text, "t").unwrap();
+        let hops = g.hops_to_output();
+        assert_eq!(hops, vec![Some(3), Some(1), Some(2), Some(1), Some(0)]);
+        let s = g.stats();
+        assert_eq!(s.inputs_reaching_output, 2);
+        assert_eq!(s.avg_hops, Some(2.0));
+        assert_eq!(s.derived_min_timesteps, 5);
+        assert_eq!(s.edges, 4);
+    }
+
+    #[test]
+    fn edge_list_errors_name_the_line() {
+        let r = roles(4, 1, 1);
+        let err = |t: &str| {
+            Graph::parse_edge_list(r, t, "e.txt")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("1 0\n2 9\n"),
+            "e.txt:2: node 9 is out of range: indices must be between 0 and 3"
+        );
+        assert_eq!(err("# c\n\n2 2\n"), "e.txt:3: self loop on node 2");
+        assert_eq!(err("2 x\n"), "e.txt:1: `x` is not a node index");
+        assert_eq!(
+            err("2 0 0\n"),
+            "e.txt:1: source 0 is listed twice for target 2"
+        );
+        assert_eq!(
+            err("2 0\n2 1\n"),
+            "e.txt:2: node 2 has a second line; give each target one line"
+        );
+        assert!(err("1 2\n2 1\n").contains("cycle"));
+    }
+}
