@@ -1,0 +1,449 @@
+//! Running scenes: the script runner (evaluation steps for now), the forward-pass benchmark,
+//! data loading from the scene, and progress display.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::data::{self, DataError, ImageSet, Splits};
+use crate::graph::GraphStats;
+use crate::scene::{DataSource, Scene, Split, Step};
+use crate::sim::resources::StageName;
+use crate::sim::{SampleOutcome, SimError, Simulation};
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The simulation could not be built.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// The dataset could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A script step failed.
+    #[error("script step {index} ({step}): {message}")]
+    Step {
+        /// 1-based step number.
+        index: usize,
+        /// The step, shortly.
+        step: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Loads the scene's dataset and applies its limits.
+pub fn load_data(scene: &Scene) -> Result<Splits, DataError> {
+    let mut splits = match &scene.data.source {
+        DataSource::Synthetic { train, test } => {
+            data::synthetic(scene.seed, *train as usize, *test as usize)
+        }
+        DataSource::Idx { dir } => data::load_idx_dir(Path::new(dir))?,
+    };
+    if let Some(n) = scene.data.train_limit {
+        splits.train.truncate(n as usize);
+    }
+    if let Some(n) = scene.data.test_limit {
+        splits.test.truncate(n as usize);
+    }
+    Ok(splits)
+}
+
+/// Metrics of one evaluation step.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Evaluation {
+    /// `train` or `test`.
+    pub split: &'static str,
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Share of samples predicted correctly (uncovered samples count as wrong).
+    pub accuracy: f64,
+    /// Share of samples with at least one active output at readout.
+    pub coverage: f64,
+    /// Mean loss over covered samples (`null` if none was covered).
+    pub mean_loss: Option<f64>,
+    /// Mean timesteps per sample.
+    pub mean_timesteps: f64,
+    /// Mean over samples of the per-timestep active count after arrivals.
+    pub mean_active_nodes: f64,
+    /// Mean active outputs at readout.
+    pub mean_active_outputs: f64,
+    /// confusion[label][prediction]; uncovered samples are not counted.
+    pub confusion: Vec<Vec<u32>>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Samples per second, input encoding included.
+    pub samples_per_second: f64,
+}
+
+/// Accumulates sample outcomes into an [`Evaluation`].
+#[derive(Debug)]
+struct Tally {
+    classes: usize,
+    samples: usize,
+    correct: usize,
+    covered: usize,
+    loss_sum: f64,
+    timesteps: u64,
+    active: f64,
+    outputs: u64,
+    confusion: Vec<Vec<u32>>,
+}
+
+impl Tally {
+    fn new(classes: usize) -> Tally {
+        Tally {
+            classes,
+            samples: 0,
+            correct: 0,
+            covered: 0,
+            loss_sum: 0.0,
+            timesteps: 0,
+            active: 0.0,
+            outputs: 0,
+            confusion: vec![vec![0; classes]; classes],
+        }
+    }
+
+    fn add(&mut self, o: &SampleOutcome) {
+        self.samples += 1;
+        self.timesteps += o.timesteps as u64;
+        self.active += o.mean_active;
+        self.outputs += o.active_outputs as u64;
+        if let Some(p) = o.prediction {
+            self.covered += 1;
+            self.correct += (p == o.label) as usize;
+            if (o.label as usize) < self.classes && (p as usize) < self.classes {
+                self.confusion[o.label as usize][p as usize] += 1;
+            }
+        }
+        if let Some(l) = o.loss {
+            self.loss_sum += l as f64;
+        }
+    }
+
+    fn finish(self, split: Split, seconds: f64) -> Evaluation {
+        let n = self.samples.max(1) as f64;
+        Evaluation {
+            split: split_name(split),
+            samples: self.samples,
+            accuracy: self.correct as f64 / n,
+            coverage: self.covered as f64 / n,
+            mean_loss: (self.covered > 0).then(|| self.loss_sum / self.covered as f64),
+            mean_timesteps: self.timesteps as f64 / n,
+            mean_active_nodes: self.active / n,
+            mean_active_outputs: self.outputs as f64 / n,
+            confusion: self.confusion,
+            seconds,
+            samples_per_second: self.samples as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
+/// Name of a split in reports.
+pub fn split_name(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    }
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or when `quiet`.
+pub fn progress_bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} samples  {per_sec}  eta {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Input encodings computed once per sample (evaluation uses no dropout, so they never change).
+#[derive(Default)]
+struct EncodingCache {
+    entries: Vec<Option<Box<[u16]>>>,
+}
+
+/// The report of a whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Scene name.
+    pub scene: String,
+    /// Master seed.
+    pub seed: u64,
+    /// `single` or `multi`.
+    pub executor: &'static str,
+    /// Kernel threads.
+    pub threads: usize,
+    /// Graph statistics.
+    pub graph: GraphStats,
+    /// One item per evaluation step, in script order.
+    pub evaluations: Vec<Evaluation>,
+    /// Seconds per stage over the whole run.
+    pub stage_seconds: BTreeMap<String, f64>,
+}
+
+/// Runs scenes: owns the simulation, the data, and per-split encoding caches.
+pub struct Runner {
+    sim: Simulation,
+    data: Splits,
+    caches: [EncodingCache; 2],
+    quiet: bool,
+}
+
+impl Runner {
+    /// Builds the simulation and loads the data.
+    pub fn new(scene: &Scene, quiet: bool) -> Result<Runner, RunError> {
+        let data = load_data(scene)?;
+        let sim = Simulation::new(scene)?;
+        Ok(Runner {
+            sim,
+            data,
+            caches: Default::default(),
+            quiet,
+        })
+    }
+
+    /// The simulation.
+    pub fn sim(&self) -> &Simulation {
+        &self.sim
+    }
+
+    /// The simulation, mutably.
+    pub fn sim_mut(&mut self) -> &mut Simulation {
+        &mut self.sim
+    }
+
+    /// The dataset.
+    pub fn data(&self) -> &Splits {
+        &self.data
+    }
+
+    fn set(&self, split: Split) -> &ImageSet {
+        match split {
+            Split::Train => &self.data.train,
+            Split::Test => &self.data.test,
+        }
+    }
+
+    /// Runs sample `i` of `split` (encoding it once, then from the cache).
+    pub fn run_sample(&mut self, split: Split, i: usize) -> SampleOutcome {
+        let len = self.sim.encoding_len();
+        let cache = &mut self.caches[split as usize];
+        let n = match split {
+            Split::Train => self.data.train.len(),
+            Split::Test => self.data.test.len(),
+        };
+        if cache.entries.len() < n {
+            cache.entries.resize(n, None);
+        }
+        let label = self.set(split).label(i);
+        if self.caches[split as usize].entries[i].is_none() {
+            let started = Instant::now();
+            let mut both = vec![0u16; 2 * len].into_boxed_slice();
+            let (p, m) = both.split_at_mut(len);
+            let image = match split {
+                Split::Train => self.data.train.image(i),
+                Split::Test => self.data.test.image(i),
+            };
+            self.sim.encode(image, p, m);
+            self.sim.add_stage_time(StageName::Inject, started);
+            self.caches[split as usize].entries[i] = Some(both);
+        }
+        let both = self.caches[split as usize].entries[i]
+            .as_ref()
+            .expect("encoded above");
+        let (p, m) = both.split_at(len);
+        self.sim.run_encoded(p, m, label)
+    }
+
+    /// Evaluates the first `samples` (default all) of a split.
+    pub fn evaluate(&mut self, split: Split, samples: Option<u32>) -> Result<Evaluation, String> {
+        let available = self.set(split).len();
+        let n = samples.map_or(available, |s| s as usize);
+        if n > available {
+            return Err(format!(
+                "asks for {n} samples but the {} split has {available}",
+                split_name(split)
+            ));
+        }
+        let bar = progress_bar(
+            n as u64,
+            &format!("evaluate {}", split_name(split)),
+            self.quiet,
+        );
+        let mut tally = Tally::new(self.sim.settings_classes());
+        let started = Instant::now();
+        for i in 0..n {
+            let o = self.run_sample(split, i);
+            tally.add(&o);
+            bar.inc(1);
+            if i % 64 == 0 {
+                bar.set_message(format!(
+                    "acc {:.3}",
+                    tally.correct as f64 / tally.samples as f64
+                ));
+            }
+        }
+        bar.finish_and_clear();
+        Ok(tally.finish(split, started.elapsed().as_secs_f64()))
+    }
+
+    /// Runs the scene's script and returns the report.
+    pub fn run_script(&mut self, scene: &Scene) -> Result<RunReport, RunError> {
+        self.sim.reset_clock();
+        let mut evaluations = Vec::new();
+        for (index, step) in scene.script.iter().enumerate() {
+            match step {
+                Step::Evaluate { split, samples } => {
+                    let e = self
+                        .evaluate(*split, *samples)
+                        .map_err(|message| RunError::Step {
+                            index: index + 1,
+                            step: format!("Evaluate(split: {split:?})"),
+                            message,
+                        })?;
+                    evaluations.push(e);
+                }
+            }
+        }
+        Ok(RunReport {
+            scene: scene.name.clone(),
+            seed: scene.seed,
+            executor: executor_name(self.sim.executor()),
+            threads: self.sim.threads(),
+            graph: self.sim.graph_stats().clone(),
+            evaluations,
+            stage_seconds: stage_map(&self.sim.stage_seconds()),
+        })
+    }
+}
+
+/// Name of an executor kind in reports.
+pub fn executor_name(kind: crate::scene::ExecutorKind) -> &'static str {
+    match kind {
+        crate::scene::ExecutorKind::Single => "single",
+        crate::scene::ExecutorKind::Multi => "multi",
+    }
+}
+
+/// Stage times as a map keyed by stage name.
+pub fn stage_map(seconds: &[(StageName, f64)]) -> BTreeMap<String, f64> {
+    seconds
+        .iter()
+        .map(|&(s, t)| (s.name().to_string(), t))
+        .collect()
+}
+
+/// The result of `neurograph bench`.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// Scene name.
+    pub scene: String,
+    /// `single` or `multi`.
+    pub executor: &'static str,
+    /// Kernel threads.
+    pub threads: usize,
+    /// Timed forward passes.
+    pub samples: usize,
+    /// Untimed warm-up passes.
+    pub warmup: usize,
+    /// Wall seconds of the timed passes.
+    pub seconds: f64,
+    /// Forward passes per second (inputs encoded beforehand, as evaluation caches them).
+    pub samples_per_second: f64,
+    /// Seconds per input encoding by the adapter, measured separately.
+    pub encode_seconds_per_sample: f64,
+    /// Passes per second if every pass also encoded its input.
+    pub samples_per_second_with_encoding: f64,
+    /// Seconds per stage over the timed passes.
+    pub stage_seconds: BTreeMap<String, f64>,
+    /// Mean timesteps per pass.
+    pub mean_timesteps: f64,
+    /// Mean active nodes per timestep.
+    pub mean_active_nodes: f64,
+    /// Share of passes with an active output.
+    pub coverage: f64,
+}
+
+/// Measures forward-pass throughput on the scene's test split (cycled if shorter than
+/// `samples`).
+pub fn bench(
+    scene: &Scene,
+    samples: usize,
+    warmup: usize,
+    quiet: bool,
+) -> Result<BenchReport, RunError> {
+    let mut runner = Runner::new(scene, true)?;
+    let distinct = runner.data.test.len().min(samples.max(1));
+    if distinct == 0 {
+        return Err(RunError::Step {
+            index: 0,
+            step: "bench".into(),
+            message: "the test split is empty".into(),
+        });
+    }
+    let encode_started = Instant::now();
+    for i in 0..distinct {
+        runner.run_sample_encode_only(i);
+    }
+    let encode_seconds_per_sample = encode_started.elapsed().as_secs_f64() / distinct as f64;
+    for i in 0..warmup {
+        runner.run_sample(Split::Test, i % distinct);
+    }
+    runner.sim.reset_clock();
+    let bar = progress_bar(samples as u64, "bench", quiet);
+    let mut tally = Tally::new(runner.sim.settings_classes());
+    let started = Instant::now();
+    for i in 0..samples {
+        let o = runner.run_sample(Split::Test, i % distinct);
+        tally.add(&o);
+        bar.inc(1);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let eval = tally.finish(Split::Test, seconds);
+    let per_pass = seconds / samples.max(1) as f64;
+    Ok(BenchReport {
+        scene: scene.name.clone(),
+        executor: executor_name(runner.sim.executor()),
+        threads: runner.sim.threads(),
+        samples,
+        warmup,
+        seconds,
+        samples_per_second: eval.samples_per_second,
+        encode_seconds_per_sample,
+        samples_per_second_with_encoding: 1.0 / (per_pass + encode_seconds_per_sample),
+        stage_seconds: stage_map(&runner.sim.stage_seconds()),
+        mean_timesteps: eval.mean_timesteps,
+        mean_active_nodes: eval.mean_active_nodes,
+        coverage: eval.coverage,
+    })
+}
+
+impl Runner {
+    fn run_sample_encode_only(&mut self, i: usize) {
+        let len = self.sim.encoding_len();
+        let cache = &mut self.caches[Split::Test as usize];
+        if cache.entries.len() < self.data.test.len() {
+            cache.entries.resize(self.data.test.len(), None);
+        }
+        let mut both = vec![0u16; 2 * len].into_boxed_slice();
+        let (p, m) = both.split_at_mut(len);
+        self.sim.encode(self.data.test.image(i), p, m);
+        self.caches[Split::Test as usize].entries[i] = Some(both);
+    }
+}

@@ -1,0 +1,475 @@
+//! The ECS simulation: graph nodes as entities, stages as scheduled systems.
+//!
+//! [`Simulation`] owns a bevy `World` with one entity per node (role markers, `Phase`,
+//! `Magnitude`, `Signal`; `Activation` while active) and the three schedules of
+//! [`schedule`]. It runs one sample at a time: [`Simulation::run_encoded`] injects an encoded
+//! input, runs the timestep schedule until the termination rule of SPEC 4 holds, and reads out.
+
+pub mod components;
+pub mod resources;
+pub mod schedule;
+pub mod systems;
+
+use bevy_ecs::prelude::*;
+use bevy_tasks::{ComputeTaskPool, TaskPoolBuilder};
+
+use crate::graph::{Graph, GraphError, GraphStats, Roles};
+use crate::model::adapter::{AdapterScratch, InputAdapter, quantize};
+use crate::model::encodings::{ClassEncodings, EncodingError};
+use crate::model::rng::{self, Stream};
+use crate::model::tables::Tables;
+use crate::radiation::PhasorMatrix;
+use crate::scene::{self as sc, ExecutorKind, Scene};
+use components::{HiddenNode, IndexVec, InputNode, Magnitude, Node, OutputNode, Phase, Signal};
+use resources::*;
+
+/// Why a simulation could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The edge-list graph is invalid.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// Explicit class encodings are invalid.
+    #[error("encodings: {0}")]
+    Encodings(#[from] EncodingError),
+    /// A schedule failed to build (for example an ambiguous system pair).
+    #[error("schedule {schedule} failed to build: {message}")]
+    Schedule {
+        /// The schedule.
+        schedule: &'static str,
+        /// bevy's explanation.
+        message: String,
+    },
+    /// The kernel thread pool could not be created.
+    #[error("cannot start {threads} kernel threads: {message}")]
+    ThreadPool {
+        /// Requested threads.
+        threads: usize,
+        /// The reason.
+        message: String,
+    },
+}
+
+/// What one forward pass produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleOutcome {
+    /// Predicted class, `None` when no output was active.
+    pub prediction: Option<u8>,
+    /// The label.
+    pub label: u8,
+    /// Loss, when covered.
+    pub loss: Option<f32>,
+    /// Timesteps run.
+    pub timesteps: u32,
+    /// Mean over timesteps of the active count after arrivals (0 if no timestep ran).
+    pub mean_active: f64,
+    /// Active outputs at readout.
+    pub active_outputs: u32,
+}
+
+/// Resolves a thread count of 0 to the machine's available parallelism.
+pub fn resolve_threads(threads: u32) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads as usize
+    }
+}
+
+/// A built simulation: the world, its schedules, and the input adapter.
+pub struct Simulation {
+    world: World,
+    start: Schedule,
+    step: Schedule,
+    end: Schedule,
+    settings: ForwardSettings,
+    stats: GraphStats,
+    adapter_scratch: AdapterScratch,
+    adapter_out: Vec<f32>,
+    threads: usize,
+    executor: ExecutorKind,
+}
+
+impl Simulation {
+    /// Builds the graph, draws parameters, spawns one entity per node and builds the schedules
+    /// (with ambiguity detection at error level).
+    pub fn new(scene: &Scene) -> Result<Simulation, SimError> {
+        let a = &scene.architecture;
+        let roles = Roles {
+            total: a.total_nodes,
+            inputs: a.input_nodes,
+            outputs: a.output_nodes,
+        };
+        let graph = match &scene.graph {
+            sc::GraphSource::Layered {
+                cardinality,
+                layers,
+            } => Graph::layered(
+                roles,
+                *cardinality,
+                *layers,
+                &mut rng::stream(scene.seed, Stream::Graph),
+            ),
+            sc::GraphSource::EdgeList { path } => {
+                Graph::from_edge_list(roles, std::path::Path::new(path))?
+            }
+        };
+        Simulation::with_graph(scene, graph)
+    }
+
+    /// Like [`Simulation::new`] with a graph built by the caller.
+    pub fn with_graph(scene: &Scene, graph: Graph) -> Result<Simulation, SimError> {
+        let dim = scene.architecture.vector_dim as usize;
+        let (pn, mn) = (scene.resolution.phase_bins, scene.resolution.magnitude_bins);
+        let tables = Tables::new(pn as usize, mn as usize);
+        let stats = graph.stats();
+        let n = graph.len();
+        let settings = ForwardSettings {
+            dim,
+            phase_bins: pn,
+            magnitude_bins: mn,
+            max_timesteps: scene.forward.max_timesteps,
+            min_timesteps: scene
+                .forward
+                .min_timesteps
+                .unwrap_or(stats.derived_min_timesteps),
+            decay: scene.forward.decay,
+            min_strength: scene.forward.min_strength,
+            target_active: scene
+                .forward
+                .target_active
+                .map_or(0.8 * n as f32, |t| t as f32),
+            total_nodes: n as u32,
+            inhibition: scene.forward.inhibition,
+            tau: scene.forward.tau.clone(),
+            radiation: scene.radiation.enabled,
+            top_k: scene.radiation.top_k as usize,
+            temperature: scene.loss.temperature,
+            label_smoothing: scene.loss.label_smoothing,
+        };
+
+        // Parameters: node by node, D phases then D magnitudes, from the `params` stream.
+        let mut params_rng = rng::stream(scene.seed, Stream::Params);
+        let mut phase = vec![0u16; n * dim];
+        let mut magnitude = vec![0u16; n * dim];
+        for k in 0..n {
+            for d in 0..dim {
+                phase[k * dim + d] = rng::below(&mut params_rng, pn) as u16;
+            }
+            for d in 0..dim {
+                magnitude[k * dim + d] = rng::below(&mut params_rng, mn) as u16;
+            }
+        }
+
+        let pixels = 28 * 28;
+        let mut adapter_rng = rng::stream(scene.seed, Stream::Adapter);
+        let inputs = graph.roles.inputs as usize;
+        let adapter = match scene.adapter {
+            sc::Adapter::Mlp { hidden, dropout } => InputAdapter::mlp(
+                pixels,
+                hidden as usize,
+                inputs,
+                dim,
+                dropout,
+                &mut adapter_rng,
+            ),
+            sc::Adapter::Linear => InputAdapter::linear(pixels, inputs, dim, &mut adapter_rng),
+        };
+        let encodings = class_encodings(scene, &tables)?;
+
+        let threads = resolve_threads(scene.schedule.threads);
+        let executor = scene.schedule.executor;
+        if executor == ExecutorKind::Multi {
+            // bevy's pool is process-wide: the first simulation to need it sizes it.
+            ComputeTaskPool::get_or_init(|| TaskPoolBuilder::new().num_threads(threads).build());
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("neurograph-kernel-{i}"))
+            .build()
+            .map_err(|e| SimError::ThreadPool {
+                threads,
+                message: e.to_string(),
+            })?;
+
+        let mut world = World::new();
+        let first_output = graph.roles.first_output();
+        let mut entities = Vec::with_capacity(n);
+        for k in 0..n {
+            let mut p: IndexVec = Default::default();
+            let mut m: IndexVec = Default::default();
+            p[..dim].copy_from_slice(&phase[k * dim..(k + 1) * dim]);
+            m[..dim].copy_from_slice(&magnitude[k * dim..(k + 1) * dim]);
+            let mut s = [0.0f32; crate::model::MAX_DIM];
+            tables.signal_vec(&p[..dim], &m[..dim], &mut s[..dim]);
+            let base = (Node { index: k as u32 }, Phase(p), Magnitude(m), Signal(s));
+            let k32 = k as u32;
+            let entity = if (k32) < graph.roles.inputs {
+                world.spawn((base, InputNode { slot: k32 })).id()
+            } else if k32 >= first_output {
+                world
+                    .spawn((
+                        base,
+                        OutputNode {
+                            slot: k32 - first_output,
+                        },
+                    ))
+                    .id()
+            } else {
+                world.spawn((base, HiddenNode)).id()
+            };
+            entities.push(entity);
+        }
+        let phasors = PhasorMatrix::new(&tables, &phase, dim);
+        world.insert_resource(NodeParams {
+            phase,
+            magnitude,
+            phasors,
+        });
+        world.insert_resource(LookupTables(tables));
+        world.insert_resource(Topology { graph, entities });
+        world.insert_resource(settings.clone());
+        world.insert_resource(Adapter(adapter));
+        world.insert_resource(Encodings(encodings));
+        world.insert_resource(CurrentSample::default());
+        world.insert_resource(LoopState::default());
+        world.insert_resource(ActiveSnapshot::default());
+        world.insert_resource(RadiationTargets::default());
+        world.insert_resource(Arrivals::default());
+        world.insert_resource(Readout::default());
+        world.insert_resource(StageClock::default());
+        world.insert_resource(KernelPool {
+            pool,
+            scratch: Vec::new(),
+        });
+
+        let mut sim = Simulation {
+            world,
+            start: schedule::sample_start(executor),
+            step: schedule::timestep(executor),
+            end: schedule::sample_end(executor),
+            settings,
+            stats,
+            adapter_scratch: AdapterScratch::default(),
+            adapter_out: Vec::new(),
+            threads,
+            executor,
+        };
+        sim.build_schedules()?;
+        Ok(sim)
+    }
+
+    fn build_schedules(&mut self) -> Result<(), SimError> {
+        for (name, schedule) in [
+            ("SampleStart", &mut self.start),
+            ("Timestep", &mut self.step),
+            ("SampleEnd", &mut self.end),
+        ] {
+            schedule
+                .initialize(&mut self.world)
+                .map_err(|e| SimError::Schedule {
+                    schedule: name,
+                    message: e.to_string(schedule.graph(), &self.world),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Encodes an image for evaluation (no dropout) into input phases and magnitudes,
+    /// `[input node][dim]` each.
+    pub fn encode(&mut self, image: &[u8], phase: &mut [u16], magnitude: &mut [u16]) {
+        let adapter = &self.world.resource::<Adapter>().0;
+        self.adapter_out.resize(adapter.output_len(), 0.0);
+        adapter.encode(
+            image,
+            None,
+            &mut self.adapter_scratch,
+            &mut self.adapter_out,
+        );
+        quantize(
+            &self.adapter_out,
+            self.settings.phase_bins,
+            self.settings.magnitude_bins,
+            phase,
+            magnitude,
+        );
+    }
+
+    /// Length of an input encoding's phase (and magnitude) vector: inputs × D.
+    pub fn encoding_len(&self) -> usize {
+        self.world.resource::<Topology>().graph.roles.inputs as usize * self.settings.dim
+    }
+
+    /// Starts a sample: syncs changed parameters, clears the previous sample's state and
+    /// injects the encoded input (`[input node][dim]` phases and magnitudes).
+    pub fn begin_sample(&mut self, phase: &[u16], magnitude: &[u16], label: u8) {
+        {
+            let mut sample = self.world.resource_mut::<CurrentSample>();
+            sample.phase.clear();
+            sample.phase.extend_from_slice(phase);
+            sample.magnitude.clear();
+            sample.magnitude.extend_from_slice(magnitude);
+            sample.label = label;
+        }
+        self.start.run(&mut self.world);
+    }
+
+    /// Whether the timestep loop must stop now (SPEC 4 step 1): nothing active, an output
+    /// active at or after `min_timesteps`, or the `max_timesteps` limit.
+    pub fn should_stop(&self) -> bool {
+        let state = self.world.resource::<LoopState>();
+        state.active_now == 0
+            || (state.t >= self.settings.min_timesteps && state.outputs_active > 0)
+            || state.t + 1 >= self.settings.max_timesteps
+    }
+
+    /// Runs one timestep (radiation, forward, eviction, termination count).
+    pub fn step(&mut self) {
+        self.step.run(&mut self.world);
+        self.world.resource_mut::<LoopState>().t += 1;
+    }
+
+    /// Reads out the current sample.
+    pub fn finish_sample(&mut self, label: u8) -> SampleOutcome {
+        self.end.run(&mut self.world);
+        let state = self.world.resource::<LoopState>();
+        let readout = self.world.resource::<Readout>();
+        SampleOutcome {
+            prediction: readout.prediction,
+            label,
+            loss: readout.loss,
+            timesteps: state.t,
+            mean_active: if state.t == 0 {
+                0.0
+            } else {
+                state.active_sum as f64 / state.t as f64
+            },
+            active_outputs: readout.active_outputs,
+        }
+    }
+
+    /// Runs one forward pass on an encoded input: inject, timesteps until termination, readout.
+    pub fn run_encoded(&mut self, phase: &[u16], magnitude: &[u16], label: u8) -> SampleOutcome {
+        self.begin_sample(phase, magnitude, label);
+        while !self.should_stop() {
+            self.step();
+        }
+        self.finish_sample(label)
+    }
+
+    /// The active nodes, ascending by index, with their activations.
+    pub fn activations(&mut self) -> Vec<(u32, components::Activation)> {
+        let mut q = self.world.query::<(&Node, &components::Activation)>();
+        let mut v: Vec<_> = q.iter(&self.world).map(|(n, a)| (n.index, *a)).collect();
+        v.sort_unstable_by_key(|&(k, _)| k);
+        v
+    }
+
+    /// The loop state (timestep, τ, counts).
+    pub fn loop_state(&self) -> &LoopState {
+        self.world.resource::<LoopState>()
+    }
+
+    /// Sets node `k`'s parameters (takes effect at the next sample start).
+    pub fn set_params(&mut self, k: usize, phase: &[u16], magnitude: &[u16]) {
+        let entity = self.world.resource::<Topology>().entities[k];
+        let dim = self.settings.dim;
+        let mut e = self.world.entity_mut(entity);
+        if let Some(mut p) = e.get_mut::<Phase>() {
+            p.0[..dim].copy_from_slice(phase);
+        }
+        if let Some(mut m) = e.get_mut::<Magnitude>() {
+            m.0[..dim].copy_from_slice(magnitude);
+        }
+    }
+
+    /// Encodes and runs one image.
+    pub fn run_image(&mut self, image: &[u8], label: u8) -> SampleOutcome {
+        let len = self.encoding_len();
+        let (mut p, mut m) = (vec![0u16; len], vec![0u16; len]);
+        self.encode(image, &mut p, &mut m);
+        self.run_encoded(&p, &m, label)
+    }
+
+    /// The world, for inspection and tests.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The world, mutably (tests and tools that edit parameters).
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    /// Resolved forward settings.
+    pub fn settings(&self) -> &ForwardSettings {
+        &self.settings
+    }
+
+    /// Graph statistics.
+    pub fn graph_stats(&self) -> &GraphStats {
+        &self.stats
+    }
+
+    /// Number of classes C.
+    pub fn settings_classes(&self) -> usize {
+        self.world.resource::<Encodings>().0.classes
+    }
+
+    /// Kernel threads in use.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Executor kind in use.
+    pub fn executor(&self) -> ExecutorKind {
+        self.executor
+    }
+
+    /// Seconds spent per stage since the last [`Simulation::reset_clock`].
+    pub fn stage_seconds(&self) -> Vec<(StageName, f64)> {
+        self.world.resource::<StageClock>().seconds()
+    }
+
+    /// Zeroes the stage clock.
+    pub fn reset_clock(&self) {
+        self.world.resource::<StageClock>().reset();
+    }
+
+    /// Adds time spent outside the schedules (input encoding) to a stage.
+    pub fn add_stage_time(&self, stage: StageName, since: std::time::Instant) {
+        drop(resources::StageTimer::started(
+            self.world.resource::<StageClock>(),
+            stage,
+            since,
+        ));
+    }
+}
+
+fn class_encodings(scene: &Scene, tables: &Tables) -> Result<ClassEncodings, SimError> {
+    let a = &scene.architecture;
+    let (c, d) = (a.classes as usize, a.vector_dim as usize);
+    let prototype_shape = c == 10
+        && d == 5
+        && scene.resolution.phase_bins == 512
+        && scene.resolution.magnitude_bins == 1024;
+    Ok(match &scene.encodings {
+        sc::Encodings::Prototype if prototype_shape => ClassEncodings::prototype(tables),
+        sc::Encodings::Prototype => ClassEncodings::separated(
+            tables,
+            c,
+            d,
+            &mut rng::stream(scene.seed, Stream::Encodings),
+        ),
+        sc::Encodings::Separated { seed } => ClassEncodings::separated(
+            tables,
+            c,
+            d,
+            &mut rng::stream_with(scene.seed, Stream::Encodings.name(), *seed),
+        ),
+        sc::Encodings::Explicit { phase, magnitude } => {
+            ClassEncodings::explicit(tables, phase, magnitude)?
+        }
+    })
+}

@@ -1,0 +1,285 @@
+//! Resources: settings, tables, topology, buffers reused across timesteps, and statistics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bevy_ecs::prelude::*;
+
+use crate::graph::Graph;
+use crate::model::adapter::InputAdapter;
+use crate::model::encodings::ClassEncodings;
+use crate::model::tables::Tables;
+use crate::radiation::{PhasorMatrix, Scratch};
+use crate::scene::Inhibition;
+
+/// The lookup tables (SPEC 2).
+#[derive(Resource)]
+pub struct LookupTables(pub Tables);
+
+/// The static graph and the entity of each node index.
+#[derive(Resource)]
+pub struct Topology {
+    /// The graph.
+    pub graph: Graph,
+    /// Entity of node index k.
+    pub entities: Vec<Entity>,
+}
+
+/// Settings of the forward pass, resolved from the scene.
+#[derive(Resource, Clone, Debug)]
+pub struct ForwardSettings {
+    /// D.
+    pub dim: usize,
+    /// N.
+    pub phase_bins: u32,
+    /// M.
+    pub magnitude_bins: u32,
+    /// Loop ends at t >= max_timesteps - 1.
+    pub max_timesteps: u32,
+    /// Earliest timestep at which an active output ends the loop.
+    pub min_timesteps: u32,
+    /// Strength decay per timestep.
+    pub decay: f32,
+    /// τ at the start of each sample.
+    pub min_strength: f32,
+    /// T, the wanted number of active nodes.
+    pub target_active: f32,
+    /// Total nodes.
+    pub total_nodes: u32,
+    /// Negative-arrival treatment.
+    pub inhibition: Inhibition,
+    /// τ adaptation constants.
+    pub tau: crate::scene::TauAdaptation,
+    /// Whether radiation is on.
+    pub radiation: bool,
+    /// K.
+    pub top_k: usize,
+    /// Softmax temperature.
+    pub temperature: f32,
+    /// Label smoothing.
+    pub label_smoothing: f32,
+}
+
+/// Dense copies of all node parameters, `[node][dim]`, and their phasor matrix; mirrored from
+/// the `Phase`/`Magnitude` components by the parameter-sync system.
+#[derive(Resource)]
+pub struct NodeParams {
+    /// θφ of every node.
+    pub phase: Vec<u16>,
+    /// θμ of every node.
+    pub magnitude: Vec<u16>,
+    /// Phasors of θφ for the radiation kernel.
+    pub phasors: PhasorMatrix,
+}
+
+/// The fixed input adapter.
+#[derive(Resource)]
+pub struct Adapter(pub InputAdapter);
+
+/// The class encodings.
+#[derive(Resource)]
+pub struct Encodings(pub ClassEncodings);
+
+/// The sample being processed: its input encoding (phase and magnitude per input node,
+/// `[node][dim]`) and label.
+#[derive(Resource, Default)]
+pub struct CurrentSample {
+    /// Phase indices of the input nodes.
+    pub phase: Vec<u16>,
+    /// Magnitude indices of the input nodes.
+    pub magnitude: Vec<u16>,
+    /// The label.
+    pub label: u8,
+}
+
+/// The state of the timestep loop of one sample.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct LoopState {
+    /// Timesteps run so far in this sample.
+    pub t: u32,
+    /// Pruning threshold τ.
+    pub tau: f32,
+    /// Active nodes after the last arrival step (n of SPEC 4 step 5).
+    pub active_after_arrivals: u32,
+    /// Sum of `active_after_arrivals` over this sample's timesteps.
+    pub active_sum: u64,
+    /// Active nodes now.
+    pub active_now: u32,
+    /// Active outputs now.
+    pub outputs_active: u32,
+}
+
+/// The active nodes of the current timestep, gathered in ascending index order before any
+/// arrival is applied (the synchronous "old" state every arrival reads).
+#[derive(Resource, Default)]
+pub struct ActiveSnapshot {
+    /// Active node indices, ascending.
+    pub nodes: Vec<u32>,
+    /// φa per listed node, `[i][dim]`.
+    pub phase: Vec<u16>,
+    /// μa per listed node.
+    pub magnitude: Vec<u16>,
+    /// σ per listed node.
+    pub strength: Vec<f32>,
+    /// Position in `nodes` of each node index, or u32::MAX if inactive.
+    pub slot_of: Vec<u32>,
+}
+
+/// Radiation targets of each active source, `top_k` slots per entry of the snapshot.
+#[derive(Resource, Default)]
+pub struct RadiationTargets {
+    /// Slots per source.
+    pub k: usize,
+    /// Targets, `k` per source (unused slots hold u32::MAX).
+    pub targets: Vec<u32>,
+    /// Number of targets of each source.
+    pub counts: Vec<u32>,
+}
+
+impl RadiationTargets {
+    /// Targets of the i-th source of the snapshot.
+    pub fn of(&self, i: usize) -> &[u32] {
+        &self.targets[i * self.k..i * self.k + self.counts[i] as usize]
+    }
+}
+
+/// Per-node arrival accumulators of one timestep, reused across timesteps.
+#[derive(Resource, Default)]
+pub struct Arrivals {
+    /// Whether node k received a kept arrival this timestep.
+    pub touched: Vec<bool>,
+    /// Touched nodes in first-touch order.
+    pub list: Vec<u32>,
+    /// Accumulated phase, `[node][dim]`.
+    pub phase: Vec<u16>,
+    /// Accumulated magnitude.
+    pub magnitude: Vec<u16>,
+    /// Accumulated strength.
+    pub strength: Vec<f32>,
+}
+
+/// A rayon pool for the parallel kernels, sized by the scene's thread count.
+#[derive(Resource)]
+pub struct KernelPool {
+    /// The pool.
+    pub pool: rayon::ThreadPool,
+    /// Per-worker kernel buffers, one per chunk.
+    pub scratch: Vec<Scratch>,
+}
+
+/// The result of the current sample's readout.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct Readout {
+    /// Logits z (empty when no output was active).
+    pub logits: Vec<f32>,
+    /// Predicted class.
+    pub prediction: Option<u8>,
+    /// Cross-entropy loss, when covered.
+    pub loss: Option<f32>,
+    /// Active outputs at readout.
+    pub active_outputs: u32,
+}
+
+/// The stages of the simulation, for timing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StageName {
+    /// Input encoding and injection.
+    Inject,
+    /// Gathering the active set and top-K radiation.
+    Radiation,
+    /// Phase cells and arrival accumulation.
+    Forward,
+    /// τ adaptation, decay and pruning.
+    Eviction,
+    /// Termination check.
+    Termination,
+    /// Output signals, logits, loss and prediction.
+    Readout,
+}
+
+impl StageName {
+    /// All stages, in pipeline order.
+    pub const ALL: [StageName; 6] = [
+        StageName::Inject,
+        StageName::Radiation,
+        StageName::Forward,
+        StageName::Eviction,
+        StageName::Termination,
+        StageName::Readout,
+    ];
+
+    /// Lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageName::Inject => "inject",
+            StageName::Radiation => "radiation",
+            StageName::Forward => "forward",
+            StageName::Eviction => "eviction",
+            StageName::Termination => "termination",
+            StageName::Readout => "readout",
+        }
+    }
+}
+
+/// Wall time spent per stage, in nanoseconds. Atomic so that every system can add to it through
+/// a shared `Res` without creating scheduling conflicts.
+#[derive(Resource, Default)]
+pub struct StageClock {
+    nanos: [AtomicU64; 6],
+}
+
+impl StageClock {
+    /// Starts timing a stage; the time is added when the guard drops.
+    pub fn time(&self, stage: StageName) -> StageTimer<'_> {
+        StageTimer {
+            clock: self,
+            stage,
+            start: Instant::now(),
+        }
+    }
+
+    /// Seconds accumulated per stage.
+    pub fn seconds(&self) -> Vec<(StageName, f64)> {
+        StageName::ALL
+            .iter()
+            .map(|&s| {
+                (
+                    s,
+                    self.nanos[s as usize].load(Ordering::Relaxed) as f64 * 1e-9,
+                )
+            })
+            .collect()
+    }
+
+    /// Resets all stages to zero.
+    pub fn reset(&self) {
+        for n in &self.nanos {
+            n.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Adds the elapsed time to its stage when dropped.
+pub struct StageTimer<'a> {
+    clock: &'a StageClock,
+    stage: StageName,
+    start: Instant,
+}
+
+impl<'a> StageTimer<'a> {
+    /// A timer for `stage` that started at `start`.
+    pub fn started(clock: &'a StageClock, stage: StageName, start: Instant) -> StageTimer<'a> {
+        StageTimer {
+            clock,
+            stage,
+            start,
+        }
+    }
+}
+
+impl Drop for StageTimer<'_> {
+    fn drop(&mut self) {
+        let ns = self.start.elapsed().as_nanos() as u64;
+        self.clock.nanos[self.stage as usize].fetch_add(ns, Ordering::Relaxed);
+    }
+}

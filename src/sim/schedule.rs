@@ -1,0 +1,107 @@
+//! Schedules and stage sets.
+//!
+//! Three schedules: [`SampleStart`] (parameter sync, reset, inject), [`Timestep`] (radiation ->
+//! forward -> eviction -> termination, run once per timestep) and [`SampleEnd`] (readout).
+//! Every stage is a [`Stage`] set. All schedules are built with ambiguity detection at error
+//! level, so an unordered pair of conflicting systems is a build error, never a silent race.
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::{
+    LogLevel, MultiThreadedExecutor, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor,
+};
+
+use crate::scene::ExecutorKind;
+use crate::sim::systems::{eviction, forward, inject, radiation, readout, termination};
+
+/// Label of the schedule run once at the start of each sample.
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SampleStart;
+
+/// Label of the schedule run once per timestep.
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Timestep;
+
+/// Label of the schedule run once after the timestep loop.
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SampleEnd;
+
+/// The stages of the pipeline, as system sets.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Parameter sync, reset and injection.
+    Inject,
+    /// Active-set snapshot and top-K radiation.
+    Radiation,
+    /// Phase cells and arrivals.
+    Forward,
+    /// τ adaptation, decay, pruning.
+    Eviction,
+    /// Counting active nodes and outputs.
+    Termination,
+    /// Output signals, logits, loss, prediction.
+    Readout,
+}
+
+/// An empty schedule with ambiguity detection at error level and the chosen executor.
+pub fn new_schedule(label: impl ScheduleLabel, executor: ExecutorKind) -> Schedule {
+    let mut schedule = Schedule::new(label);
+    schedule.set_build_settings(ScheduleBuildSettings {
+        ambiguity_detection: LogLevel::Error,
+        ..Default::default()
+    });
+    match executor {
+        ExecutorKind::Single => schedule.set_executor(SingleThreadedExecutor::new()),
+        ExecutorKind::Multi => schedule.set_executor(MultiThreadedExecutor::new()),
+    };
+    schedule
+}
+
+/// Builds the sample-start schedule.
+pub fn sample_start(executor: ExecutorKind) -> Schedule {
+    let mut s = new_schedule(SampleStart, executor);
+    s.add_systems(
+        (
+            inject::sync_params,
+            inject::reset_sample,
+            inject::inject,
+            termination::count_active.in_set(Stage::Termination),
+        )
+            .chain()
+            .in_set(Stage::Inject),
+    );
+    s
+}
+
+/// Builds the per-timestep schedule.
+pub fn timestep(executor: ExecutorKind) -> Schedule {
+    let mut s = new_schedule(Timestep, executor);
+    s.configure_sets(
+        (
+            Stage::Radiation,
+            Stage::Forward,
+            Stage::Eviction,
+            Stage::Termination,
+        )
+            .chain(),
+    );
+    s.add_systems((
+        (radiation::gather_active, radiation::radiate)
+            .chain()
+            .in_set(Stage::Radiation),
+        (forward::accumulate_arrivals, forward::apply_arrivals)
+            .chain()
+            .in_set(Stage::Forward),
+        (eviction::adapt_threshold, eviction::evict)
+            .chain()
+            .in_set(Stage::Eviction),
+        termination::count_active.in_set(Stage::Termination),
+    ));
+    s
+}
+
+/// Builds the sample-end schedule.
+pub fn sample_end(executor: ExecutorKind) -> Schedule {
+    let mut s = new_schedule(SampleEnd, executor);
+    s.add_systems(readout::readout.in_set(Stage::Readout));
+    s
+}

@@ -1,0 +1,79 @@
+//! Start of a sample: keep parameter mirrors current, clear the previous sample's state, inject
+//! the input encoding.
+
+use bevy_ecs::prelude::*;
+
+use crate::sim::components::{Activation, IndexVec, Magnitude, Node, Phase, Signal};
+use crate::sim::resources::{
+    CurrentSample, ForwardSettings, LookupTables, LoopState, NodeParams, StageClock, StageName,
+    Topology,
+};
+
+/// Nodes whose phase or magnitude parameters changed since the system last ran.
+type ParamsChanged = Or<(Changed<Phase>, Changed<Magnitude>)>;
+
+/// Mirrors changed `Phase`/`Magnitude` components into the dense parameter arrays and the
+/// phasor matrix, and recomputes their `Signal` (bevy change detection: only changed nodes).
+pub fn sync_params(
+    mut changed: Query<(&Node, &Phase, &Magnitude, &mut Signal), ParamsChanged>,
+    mut params: ResMut<NodeParams>,
+    tables: Res<LookupTables>,
+    settings: Res<ForwardSettings>,
+    clock: Res<StageClock>,
+) {
+    let _t = clock.time(StageName::Inject);
+    let dim = settings.dim;
+    let params = &mut *params;
+    for (node, phase, magnitude, mut signal) in &mut changed {
+        let k = node.index as usize;
+        params.phase[k * dim..(k + 1) * dim].copy_from_slice(&phase.0[..dim]);
+        params.magnitude[k * dim..(k + 1) * dim].copy_from_slice(&magnitude.0[..dim]);
+        params.phasors.set_node(&tables.0, k, &phase.0[..dim]);
+        tables
+            .0
+            .signal_vec(&phase.0[..dim], &magnitude.0[..dim], &mut signal.0[..dim]);
+    }
+}
+
+/// Removes every activation left by the previous sample and resets τ and the loop counters:
+/// nothing leaks between samples.
+pub fn reset_sample(
+    active: Query<Entity, With<Activation>>,
+    mut commands: Commands,
+    mut state: ResMut<LoopState>,
+    settings: Res<ForwardSettings>,
+    clock: Res<StageClock>,
+) {
+    let _t = clock.time(StageName::Inject);
+    for entity in &active {
+        commands.entity(entity).remove::<Activation>();
+    }
+    *state = LoopState {
+        tau: settings.min_strength,
+        ..LoopState::default()
+    };
+}
+
+/// Activates every input node with its encoded (φ, μ) and σ = 1.0 (parameters not added).
+pub fn inject(
+    sample: Res<CurrentSample>,
+    topology: Res<Topology>,
+    settings: Res<ForwardSettings>,
+    mut commands: Commands,
+    clock: Res<StageClock>,
+) {
+    let _t = clock.time(StageName::Inject);
+    let dim = settings.dim;
+    let inputs = sample.phase.len() / dim;
+    for k in 0..inputs {
+        let mut phase: IndexVec = Default::default();
+        let mut magnitude: IndexVec = Default::default();
+        phase[..dim].copy_from_slice(&sample.phase[k * dim..(k + 1) * dim]);
+        magnitude[..dim].copy_from_slice(&sample.magnitude[k * dim..(k + 1) * dim]);
+        commands.entity(topology.entities[k]).insert(Activation {
+            phase,
+            magnitude,
+            strength: 1.0,
+        });
+    }
+}

@@ -1,0 +1,55 @@
+//! Readout: output signals, logits, prediction and loss (SPEC 4 readout, SPEC 6).
+
+use bevy_ecs::prelude::*;
+
+use crate::model::MAX_DIM;
+use crate::model::loss;
+use crate::sim::components::{Activation, OutputNode};
+use crate::sim::resources::{
+    CurrentSample, Encodings, ForwardSettings, LookupTables, Readout, StageClock, StageName,
+};
+
+/// Computes so_k for every active output (in output-slot order, so the mean is summed in a
+/// fixed order), the logits, the prediction and the loss. With no active output the sample has
+/// no prediction and no loss.
+pub fn readout(
+    outputs: Query<(&OutputNode, &Activation)>,
+    tables: Res<LookupTables>,
+    encodings: Res<Encodings>,
+    sample: Res<CurrentSample>,
+    settings: Res<ForwardSettings>,
+    mut result: ResMut<Readout>,
+    clock: Res<StageClock>,
+) {
+    let _t = clock.time(StageName::Readout);
+    let dim = settings.dim;
+    let mut active: Vec<(u32, [f32; MAX_DIM])> = outputs
+        .iter()
+        .map(|(o, a)| {
+            let mut s = [0.0; MAX_DIM];
+            tables
+                .0
+                .signal_vec(&a.phase[..dim], &a.magnitude[..dim], &mut s[..dim]);
+            (o.slot, s)
+        })
+        .collect();
+    active.sort_unstable_by_key(|&(slot, _)| slot);
+    result.active_outputs = active.len() as u32;
+    if active.is_empty() {
+        result.logits.clear();
+        result.prediction = None;
+        result.loss = None;
+        return;
+    }
+    let signals: Vec<&[f32]> = active.iter().map(|(_, s)| &s[..dim]).collect();
+    let classes = encodings.0.classes;
+    result.logits.resize(classes, 0.0);
+    loss::logits(&signals, &encodings.0, &mut result.logits);
+    result.prediction = Some(loss::predict(&result.logits) as u8);
+    result.loss = Some(loss::cross_entropy(
+        &result.logits,
+        sample.label as usize,
+        settings.temperature,
+        settings.label_smoothing,
+    ));
+}

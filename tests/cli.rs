@@ -1,0 +1,107 @@
+//! The command line: `run --json` on the quickstart scene, `inspect`, `bench --json`, and
+//! clear errors for bad scenes and bad `--set` values.
+
+use std::process::Command;
+
+fn neurograph(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().last().expect("some output");
+    serde_json::from_str(line).expect("last line is JSON")
+}
+
+#[test]
+fn run_json_reports_evaluations() {
+    let (ok, out, err) = neurograph(&[
+        "run",
+        "scenes/quickstart.ron",
+        "--set",
+        "data.source=Synthetic(train: 10, test: 30)",
+        "--json",
+    ]);
+    assert!(ok, "stderr: {err}");
+    let v = last_json(&out);
+    let e = &v["evaluations"][0];
+    assert_eq!(e["split"], "test");
+    assert_eq!(e["samples"], 30);
+    for key in [
+        "accuracy",
+        "coverage",
+        "mean_timesteps",
+        "mean_active_nodes",
+    ] {
+        assert!(e[key].is_number(), "{key} in {e}");
+    }
+    let coverage = e["coverage"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&coverage));
+}
+
+#[test]
+fn bench_json_reports_throughput_and_stages() {
+    let (ok, out, err) = neurograph(&[
+        "bench",
+        "scenes/quickstart.ron",
+        "--samples",
+        "20",
+        "--warmup",
+        "2",
+        "--set",
+        "data.source=Synthetic(train: 10, test: 20)",
+        "--json",
+    ]);
+    assert!(ok, "stderr: {err}");
+    let v = last_json(&out);
+    assert!(v["samples_per_second"].as_f64().unwrap() > 0.0);
+    for stage in ["radiation", "forward", "eviction", "readout"] {
+        assert!(
+            v["stage_seconds"][stage].as_f64().unwrap() >= 0.0,
+            "{stage}"
+        );
+    }
+    assert!(v["stage_seconds"]["radiation"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn inspect_prints_graph_statistics() {
+    let (ok, out, err) = neurograph(&["inspect", "scenes/mnist.ron"]);
+    assert!(ok, "stderr: {err}");
+    assert!(out.contains("static edges     4800"), "{out}");
+    assert!(out.contains("derived min_timesteps"), "{out}");
+    assert!(out.contains("memory estimate"), "{out}");
+}
+
+#[test]
+fn bad_set_value_names_field_and_range() {
+    let (ok, _, err) = neurograph(&[
+        "run",
+        "scenes/quickstart.ron",
+        "--set",
+        "architecture.vector_dim=0",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("architecture.vector_dim"), "{err}");
+    assert!(err.contains("between 1 and 16"), "{err}");
+}
+
+#[test]
+fn missing_mnist_data_says_how_to_get_it() {
+    let (ok, _, err) = neurograph(&[
+        "run",
+        "scenes/mnist.ron",
+        "--set",
+        "data.source=Idx(dir: \"target/no-such-dir\")",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("fetch-mnist"), "{err}");
+}
