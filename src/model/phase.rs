@@ -23,7 +23,7 @@ pub fn add_mod(a: u16, b: u16, bins: u32) -> u16 {
 /// stay bit-identical.
 ///
 /// All six slices must have the same length D, and all indices must be in range.
-#[inline]
+#[inline(always)]
 pub fn phase_cell(
     t: &Tables,
     act_phase: &[u16],

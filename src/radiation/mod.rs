@@ -26,14 +26,14 @@ use crate::model::tables::Tables;
 /// 1e-4 leaves margin.
 pub const SCORE_ERROR_BOUND: f32 = 1e-4;
 
-/// Node phasors in structure-of-arrays layout: for dimension d, `cos[d*n..]` holds
-/// cos(2πθφ[v]_d/N) for every node v and `sin[d*n..]` the sines.
+/// Node phasors, tiled for streaming: nodes are grouped in tiles of [`LANES`]; a tile stores,
+/// for each dimension d, the [`LANES`] cosines cos(2πθφ[v]_d/N) and then the [`LANES`] sines,
+/// so scoring one tile reads one contiguous run of memory. The last tile is padded with zeros.
 #[derive(Clone, Debug, Default)]
 pub struct PhasorMatrix {
     dim: usize,
     nodes: usize,
-    cos: Vec<f32>,
-    sin: Vec<f32>,
+    tiles: Vec<f32>,
 }
 
 impl PhasorMatrix {
@@ -43,8 +43,7 @@ impl PhasorMatrix {
         let mut m = PhasorMatrix {
             dim,
             nodes,
-            cos: vec![0.0; dim * nodes],
-            sin: vec![0.0; dim * nodes],
+            tiles: vec![0.0; nodes.div_ceil(LANES) * dim * 2 * LANES],
         };
         for v in 0..nodes {
             m.set_node(tables, v, &phases[v * dim..(v + 1) * dim]);
@@ -54,9 +53,11 @@ impl PhasorMatrix {
 
     /// Rewrites the row of node `v` after its phase parameters changed.
     pub fn set_node(&mut self, tables: &Tables, v: usize, phase: &[u16]) {
+        let tile = v / LANES * self.dim * 2 * LANES;
+        let lane = v % LANES;
         for (d, &p) in phase.iter().enumerate().take(self.dim) {
-            self.cos[d * self.nodes + v] = tables.cos[p as usize];
-            self.sin[d * self.nodes + v] = tables.sin[p as usize];
+            self.tiles[tile + d * 2 * LANES + lane] = tables.cos[p as usize];
+            self.tiles[tile + d * 2 * LANES + LANES + lane] = tables.sin[p as usize];
         }
     }
 
@@ -65,28 +66,145 @@ impl PhasorMatrix {
         self.nodes
     }
 
-    /// Approximate scores of one source against every node, written into `row`.
-    fn approx_scores(&self, tables: &Tables, source_phase: &[u16], row: &mut [f32]) {
+    /// Approximate scores of one source against every node, written into `row` (padded to
+    /// whole tiles), and the maximum of every tile into `tile_max`. Each chunk of [`LANES`] nodes keeps
+    /// its sums in registers across all dimensions, so the row is written once.
+    fn approx_scores(
+        &self,
+        tables: &Tables,
+        source_phase: &[u16],
+        row: &mut [f32],
+        tile_max: &mut Vec<f32>,
+    ) {
+        let dim = self.dim;
+        let mut qc = [0.0f32; crate::model::MAX_DIM];
+        let mut qs = [0.0f32; crate::model::MAX_DIM];
+        for (d, &a) in source_phase.iter().enumerate().take(dim) {
+            qc[d] = tables.cos[a as usize];
+            qs[d] = tables.sin[a as usize];
+        }
+        tile_max.clear();
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { self.score_tiles_avx2(&qc, &qs, row, tile_max) };
+            return;
+        }
+        self.score_tiles_any(&qc, &qs, row, tile_max);
+    }
+
+    /// [`PhasorMatrix::score_tiles_any`] compiled for AVX2. Same operations in the same order
+    /// (Rust never fuses a multiply and an add on its own), so the same bits as without AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn score_tiles_avx2(
+        &self,
+        qc: &[f32; crate::model::MAX_DIM],
+        qs: &[f32; crate::model::MAX_DIM],
+        row: &mut [f32],
+        tile_max: &mut Vec<f32>,
+    ) {
+        self.score_tiles_any(qc, qs, row, tile_max);
+    }
+
+    /// Dispatches to the scoring loop monomorphised for this dimension.
+    #[inline(always)]
+    fn score_tiles_any(
+        &self,
+        qc: &[f32; crate::model::MAX_DIM],
+        qs: &[f32; crate::model::MAX_DIM],
+        row: &mut [f32],
+        tile_max: &mut Vec<f32>,
+    ) {
+        match self.dim {
+            1 => self.score_tiles::<1>(qc, qs, row, tile_max),
+            2 => self.score_tiles::<2>(qc, qs, row, tile_max),
+            3 => self.score_tiles::<3>(qc, qs, row, tile_max),
+            4 => self.score_tiles::<4>(qc, qs, row, tile_max),
+            5 => self.score_tiles::<5>(qc, qs, row, tile_max),
+            6 => self.score_tiles::<6>(qc, qs, row, tile_max),
+            7 => self.score_tiles::<7>(qc, qs, row, tile_max),
+            8 => self.score_tiles::<8>(qc, qs, row, tile_max),
+            _ => self.score_tiles::<{ crate::model::MAX_DIM }>(qc, qs, row, tile_max),
+        }
+    }
+
+    /// The scoring loop for a dimension known at compile time (`D` = dim, or [`MAX_DIM`] for
+    /// the rare large dims, whose unused dimensions are skipped at run time), so the tile loop
+    /// is unrolled and the source phasors stay in registers.
+    ///
+    /// [`MAX_DIM`]: crate::model::MAX_DIM
+    #[inline(always)]
+    fn score_tiles<const D: usize>(
+        &self,
+        qc: &[f32; crate::model::MAX_DIM],
+        qs: &[f32; crate::model::MAX_DIM],
+        row: &mut [f32],
+        tile_max: &mut Vec<f32>,
+    ) {
         let n = self.nodes;
-        row.fill(0.0);
-        for (d, &a) in source_phase.iter().enumerate().take(self.dim) {
-            let qc = tables.cos[a as usize];
-            let qs = tables.sin[a as usize];
-            let c = &self.cos[d * n..(d + 1) * n];
-            let s = &self.sin[d * n..(d + 1) * n];
-            for ((r, &cv), &sv) in row.iter_mut().zip(c).zip(s) {
-                *r += qc * cv - qs * sv;
+        let dim = self.dim.min(D);
+        let tile_len = self.dim * 2 * LANES;
+        for (t, (tile, out)) in self
+            .tiles
+            .chunks_exact(tile_len)
+            .zip(row.chunks_exact_mut(LANES))
+            .enumerate()
+        {
+            let mut acc = [0.0f32; LANES];
+            for d in 0..D {
+                if d >= dim {
+                    break;
+                }
+                let c = &tile[d * 2 * LANES..d * 2 * LANES + LANES];
+                let s = &tile[d * 2 * LANES + LANES..(d + 1) * 2 * LANES];
+                for i in 0..LANES {
+                    acc[i] += qc[d] * c[i] - qs[d] * s[i];
+                }
             }
+            let v0 = t * LANES;
+            if v0 + LANES > n {
+                // Padding lanes of the last tile are not nodes.
+                acc[n - v0..].fill(f32::NEG_INFINITY);
+            }
+            out.copy_from_slice(&acc);
+            tile_max.push(lane_max(&acc));
         }
     }
 }
+
+/// Nodes scored together in registers.
+const LANES: usize = 8;
+
+fn lane_max(lanes: &[f32; LANES]) -> f32 {
+    lanes
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
+/// Tiles per block of the top-K bound (blocks of 32 nodes).
+const TILES_PER_BLOCK: usize = 4;
 
 /// Reusable per-worker buffers of the kernel.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
     row: Vec<f32>,
-    best: Vec<f32>,
+    tile_max: Vec<f32>,
+    maxima: Vec<f32>,
+    above: Vec<(f32, u32)>,
+    sorted: Vec<f32>,
     candidates: Vec<(f32, u32)>,
+}
+
+/// The k-th largest finite value, or `None` if there are fewer than k finite values.
+fn kth_largest(buf: &mut Vec<f32>, values: impl Iterator<Item = f32>, k: usize) -> Option<f32> {
+    buf.clear();
+    buf.extend(values.filter(|&x| x != f32::NEG_INFINITY));
+    if buf.len() < k {
+        return None;
+    }
+    let (_, kth, _) = buf.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    Some(*kth)
 }
 
 /// Everything the kernel reads about the graph for one source.
@@ -116,41 +234,69 @@ pub fn top_k(
     if k == 0 {
         return;
     }
-    scratch.row.resize(n, 0.0);
-    phasors.approx_scores(tables, source.phase, &mut scratch.row);
+    scratch.row.resize(n.div_ceil(LANES) * LANES, 0.0);
+    phasors.approx_scores(
+        tables,
+        source.phase,
+        &mut scratch.row,
+        &mut scratch.tile_max,
+    );
     let row = &mut scratch.row;
-    row[source.index as usize] = f32::NEG_INFINITY;
-    for &s in source.successors {
-        row[s as usize] = f32::NEG_INFINITY;
+    let tile_max = &mut scratch.tile_max;
+    // Excluded nodes score -inf; their tiles' maxima are recomputed (a maximum may have been
+    // an excluded node).
+    for &v in std::iter::once(&source.index).chain(source.successors) {
+        row[v as usize] = f32::NEG_INFINITY;
     }
-    // K-th largest approximate score: keep the best K in a small ascending array.
-    let best = &mut scratch.best;
-    best.clear();
-    for &x in row.iter() {
-        if x == f32::NEG_INFINITY {
+    for &v in std::iter::once(&source.index).chain(source.successors) {
+        let t = v as usize / LANES;
+        tile_max[t] = lane_max(
+            row[t * LANES..(t + 1) * LANES]
+                .try_into()
+                .expect("row is padded to whole tiles"),
+        );
+    }
+    // K-th largest approximate score. The K-th largest block maximum is a lower bound for it
+    // (those K maxima are K distinct scores), so only scores near or above that bound matter.
+    let maxima = &mut scratch.maxima;
+    maxima.clear();
+    maxima.extend(tile_max.chunks(TILES_PER_BLOCK).map(|m| {
+        m.iter()
+            .fold(f32::NEG_INFINITY, |a, &x| if x > a { x } else { a })
+    }));
+    let bound =
+        kth_largest(&mut scratch.sorted, maxima.iter().copied(), k).unwrap_or(f32::NEG_INFINITY);
+    // Every score that can matter is at least bound - 2δ: the K-th largest is >= bound, and
+    // candidates go down to K-th - 2δ. Collect those (score, node) pairs, visiting only the
+    // tiles whose maximum reaches that floor.
+    let floor = bound - 2.0 * SCORE_ERROR_BOUND;
+    let above = &mut scratch.above;
+    above.clear();
+    for (b, &m) in maxima.iter().enumerate() {
+        if m < floor || m == f32::NEG_INFINITY {
             continue;
         }
-        if best.len() < k {
-            let at = best.partition_point(|&b| b < x);
-            best.insert(at, x);
-        } else if x > best[0] {
-            let at = best.partition_point(|&b| b < x);
-            best.insert(at, x);
-            best.remove(0);
+        let first = b * TILES_PER_BLOCK;
+        for t in first..(first + TILES_PER_BLOCK).min(tile_max.len()) {
+            if tile_max[t] < floor {
+                continue;
+            }
+            for (j, &x) in row[t * LANES..(t + 1) * LANES].iter().enumerate() {
+                if x >= floor && x != f32::NEG_INFINITY {
+                    above.push((x, (t * LANES + j) as u32));
+                }
+            }
         }
     }
-    let Some(&kth) = best.first() else {
-        return;
-    };
-    let threshold = if best.len() < k {
-        f32::NEG_INFINITY
-    } else {
-        kth - 2.0 * SCORE_ERROR_BOUND
+    let threshold = match kth_largest(&mut scratch.sorted, above.iter().map(|&(x, _)| x), k) {
+        Some(kth) => kth - 2.0 * SCORE_ERROR_BOUND,
+        None => f32::NEG_INFINITY,
     };
     let candidates = &mut scratch.candidates;
     candidates.clear();
-    for (v, &x) in row.iter().enumerate() {
-        if x != f32::NEG_INFINITY && x >= threshold {
+    for &(x, v) in above.iter() {
+        if x >= threshold {
+            let v = v as usize;
             let exact = radiation_score(tables, source.phase, &node_phases[v * dim..(v + 1) * dim]);
             candidates.push((exact, v as u32));
         }
@@ -286,7 +432,6 @@ mod tests {
         phases[5 * 3..6 * 3].copy_from_slice(&[1, 2, 3]);
         phasors.set_node(&tables, 5, &[1, 2, 3]);
         let fresh = PhasorMatrix::new(&tables, &phases, 3);
-        assert_eq!(phasors.cos, fresh.cos);
-        assert_eq!(phasors.sin, fresh.sin);
+        assert_eq!(phasors.tiles, fresh.tiles);
     }
 }
