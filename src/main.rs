@@ -138,7 +138,7 @@ fn real_main() -> Result<()> {
         Command::Run { scene, json, quiet } => {
             let scene = scene.load()?;
             let mut runner = Runner::new(&scene, quiet || json)?;
-            let report = runner.run_script(&scene)?;
+            let report = runner.run_script()?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -191,8 +191,8 @@ fn real_main() -> Result<()> {
 
 fn print_run(report: &RunReport) {
     println!(
-        "scene {}  seed {}  executor {}  threads {}",
-        report.scene, report.seed, report.executor, report.threads
+        "scene {}  seed {}  executor {}  threads {}  replicas {}",
+        report.scene, report.seed, report.executor, report.threads, report.eval_replicas
     );
     println!(
         "{:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
@@ -222,8 +222,8 @@ fn print_run(report: &RunReport) {
 
 fn print_bench(r: &run::BenchReport) {
     println!(
-        "scene {}  executor {}  threads {}  {} passes after {} warm-up",
-        r.scene, r.executor, r.threads, r.samples, r.warmup
+        "scene {}  executor {}  threads {}  replicas {}  {} passes after {} warm-up",
+        r.scene, r.executor, r.threads, r.eval_replicas, r.samples, r.warmup
     );
     println!("forward passes/s         {:.1}", r.samples_per_second);
     println!(
@@ -235,7 +235,10 @@ fn print_bench(r: &run::BenchReport) {
     println!("mean active nodes        {:.1}", r.mean_active_nodes);
     println!("coverage                 {:.3}", r.coverage);
     let total: f64 = r.stage_seconds.values().sum();
-    println!("{:<12} {:>12} {:>7}", "stage", "ms/pass", "share");
+    println!(
+        "{:<12} {:>12} {:>7}   (thread time, summed over replicas)",
+        "stage", "ms/pass", "share"
+    );
     for (stage, secs) in &r.stage_seconds {
         println!(
             "{:<12} {:>12.4} {:>6.1}%",

@@ -83,3 +83,26 @@ fn ambiguous_schedules_are_rejected() {
         neurograph::sim::Simulation::new(&scene(executor, 1)).unwrap();
     }
 }
+
+#[test]
+fn evaluation_is_identical_for_any_replica_count() {
+    let evaluate = |replicas: u32, threads: u32| {
+        let mut s = scene(ExecutorKind::Single, threads);
+        s.schedule.eval_replicas = replicas;
+        let mut runner = Runner::new(&s, true).unwrap();
+        let mut e = runner.evaluate(Split::Test, None).unwrap();
+        e.seconds = 0.0;
+        e.samples_per_second = 0.0;
+        e
+    };
+    let one = evaluate(1, 1);
+    assert_eq!(one.samples, 40);
+    for (replicas, threads) in [(2, 1), (3, 2)] {
+        let other = evaluate(replicas, threads);
+        assert_eq!(one, other, "{replicas} replicas x {threads} threads");
+        assert_eq!(
+            one.mean_loss.map(f64::to_bits),
+            other.mean_loss.map(f64::to_bits)
+        );
+    }
+}

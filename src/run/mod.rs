@@ -171,6 +171,9 @@ pub fn progress_bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// One world's outcomes and the encodings it computed that were not cached yet.
+type RunResult = (Vec<SampleOutcome>, Vec<(usize, Box<[u16]>)>);
+
 /// Input encodings computed once per sample (evaluation uses no dropout, so they never change).
 #[derive(Default)]
 struct EncodingCache {
@@ -186,8 +189,10 @@ pub struct RunReport {
     pub seed: u64,
     /// `single` or `multi`.
     pub executor: &'static str,
-    /// Kernel threads.
+    /// Threads per world.
     pub threads: usize,
+    /// Worlds evaluating at once.
+    pub eval_replicas: usize,
     /// Graph statistics.
     pub graph: GraphStats,
     /// One item per evaluation step, in script order.
@@ -196,9 +201,12 @@ pub struct RunReport {
     pub stage_seconds: BTreeMap<String, f64>,
 }
 
-/// Runs scenes: owns the simulation, the data, and per-split encoding caches.
+/// Runs scenes: owns the simulation, its evaluation replicas, the data, and per-split
+/// encoding caches.
 pub struct Runner {
+    scene: Scene,
     sim: Simulation,
+    replicas: Vec<Simulation>,
     data: Splits,
     caches: [EncodingCache; 2],
     quiet: bool,
@@ -210,7 +218,9 @@ impl Runner {
         let data = load_data(scene)?;
         let sim = Simulation::new(scene)?;
         Ok(Runner {
+            scene: scene.clone(),
             sim,
+            replicas: Vec::new(),
             data,
             caches: Default::default(),
             quiet,
@@ -239,35 +249,111 @@ impl Runner {
         }
     }
 
-    /// Runs sample `i` of `split` (encoding it once, then from the cache).
+    /// Runs sample `i` of `split` on the primary world (encoding it once, then from the cache).
     pub fn run_sample(&mut self, split: Split, i: usize) -> SampleOutcome {
+        let outcomes = self.run_on(&mut [], split, &[i], &ProgressBar::hidden());
+        outcomes[0].clone()
+    }
+
+    /// Runs the given samples of a split and returns their outcomes in the order given. With
+    /// `schedule.eval_replicas` > 1 the indices are cut into contiguous runs evaluated at once
+    /// by independent worlds holding the primary world's parameters; the outcomes do not depend
+    /// on how many there are.
+    pub fn run_indices(
+        &mut self,
+        split: Split,
+        indices: &[usize],
+        bar: &ProgressBar,
+    ) -> Vec<SampleOutcome> {
+        let wanted = (self.scene.schedule.eval_replicas as usize).min(indices.len().max(1));
+        if wanted <= 1 {
+            return self.run_on(&mut [], split, indices, bar);
+        }
+        while self.replicas.len() + 1 < wanted {
+            match Simulation::new(&self.scene) {
+                Ok(r) => self.replicas.push(r),
+                Err(_) => break,
+            }
+        }
+        let (phase, magnitude) = self.sim.parameters();
+        for r in &mut self.replicas {
+            r.set_parameters(&phase, &magnitude);
+        }
+        let mut replicas = std::mem::take(&mut self.replicas);
+        let outcomes = self.run_on(&mut replicas, split, indices, bar);
+        self.replicas = replicas;
+        outcomes
+    }
+
+    fn run_on(
+        &mut self,
+        replicas: &mut [Simulation],
+        split: Split,
+        indices: &[usize],
+        bar: &ProgressBar,
+    ) -> Vec<SampleOutcome> {
         let len = self.sim.encoding_len();
-        let cache = &mut self.caches[split as usize];
-        let n = match split {
-            Split::Train => self.data.train.len(),
-            Split::Test => self.data.test.len(),
+        let n = self.set(split).len();
+        let set = match split {
+            Split::Train => &self.data.train,
+            Split::Test => &self.data.test,
         };
+        let cache = &mut self.caches[split as usize];
         if cache.entries.len() < n {
             cache.entries.resize(n, None);
         }
-        let label = self.set(split).label(i);
-        if self.caches[split as usize].entries[i].is_none() {
-            let started = Instant::now();
-            let mut both = vec![0u16; 2 * len].into_boxed_slice();
-            let (p, m) = both.split_at_mut(len);
-            let image = match split {
-                Split::Train => self.data.train.image(i),
-                Split::Test => self.data.test.image(i),
+        let cache = &*cache;
+        let mut worlds: Vec<&mut Simulation> = std::iter::once(&mut self.sim)
+            .chain(replicas.iter_mut())
+            .collect();
+        let runs = crate::sim::parallel::split_ranges(indices.len(), worlds.len(), 1);
+        let parts: Vec<_> = worlds.drain(..).zip(runs).collect();
+        let results: Vec<RunResult> = {
+            let run = |(sim, range): (&mut Simulation, std::ops::Range<usize>)| {
+                let mut outcomes = Vec::with_capacity(range.len());
+                let mut fresh = Vec::new();
+                for &i in &indices[range] {
+                    let encoded = match &cache.entries[i] {
+                        Some(e) => e.clone(),
+                        None => {
+                            let started = Instant::now();
+                            let mut both = vec![0u16; 2 * len].into_boxed_slice();
+                            let (p, m) = both.split_at_mut(len);
+                            sim.encode(set.image(i), p, m);
+                            sim.add_stage_time(StageName::Inject, started);
+                            fresh.push((i, both.clone()));
+                            both
+                        }
+                    };
+                    let (p, m) = encoded.split_at(len);
+                    outcomes.push(sim.run_encoded(p, m, set.label(i)));
+                    bar.inc(1);
+                }
+                (outcomes, fresh)
             };
-            self.sim.encode(image, p, m);
-            self.sim.add_stage_time(StageName::Inject, started);
-            self.caches[split as usize].entries[i] = Some(both);
+            if parts.len() == 1 {
+                parts.into_iter().map(run).collect()
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = parts
+                        .into_iter()
+                        .map(|part| scope.spawn(move || run(part)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect()
+                })
+            }
+        };
+        let mut all = Vec::with_capacity(indices.len());
+        for (outcomes, fresh) in results {
+            all.extend(outcomes);
+            for (i, e) in fresh {
+                self.caches[split as usize].entries[i] = Some(e);
+            }
         }
-        let both = self.caches[split as usize].entries[i]
-            .as_ref()
-            .expect("encoded above");
-        let (p, m) = both.split_at(len);
-        self.sim.run_encoded(p, m, label)
+        all
     }
 
     /// Evaluates the first `samples` (default all) of a split.
@@ -285,28 +371,42 @@ impl Runner {
             &format!("evaluate {}", split_name(split)),
             self.quiet,
         );
-        let mut tally = Tally::new(self.sim.settings_classes());
         let started = Instant::now();
-        for i in 0..n {
-            let o = self.run_sample(split, i);
-            tally.add(&o);
-            bar.inc(1);
-            if i % 64 == 0 {
-                bar.set_message(format!(
-                    "acc {:.3}",
-                    tally.correct as f64 / tally.samples as f64
-                ));
-            }
-        }
+        let indices: Vec<usize> = (0..n).collect();
+        let outcomes = self.run_indices(split, &indices, &bar);
         bar.finish_and_clear();
+        let mut tally = Tally::new(self.sim.settings_classes());
+        for o in &outcomes {
+            tally.add(o);
+        }
         Ok(tally.finish(split, started.elapsed().as_secs_f64()))
     }
 
-    /// Runs the scene's script and returns the report.
-    pub fn run_script(&mut self, scene: &Scene) -> Result<RunReport, RunError> {
+    /// Seconds per stage summed over the primary world and its replicas (CPU time when
+    /// replicas run at once).
+    pub fn stage_seconds(&self) -> Vec<(StageName, f64)> {
+        let mut total = self.sim.stage_seconds();
+        for r in &self.replicas {
+            for (t, (_, s)) in total.iter_mut().zip(r.stage_seconds()) {
+                t.1 += s;
+            }
+        }
+        total
+    }
+
+    fn reset_clocks(&self) {
         self.sim.reset_clock();
+        for r in &self.replicas {
+            r.reset_clock();
+        }
+    }
+
+    /// Runs the scene's script and returns the report.
+    pub fn run_script(&mut self) -> Result<RunReport, RunError> {
+        self.reset_clocks();
         let mut evaluations = Vec::new();
-        for (index, step) in scene.script.iter().enumerate() {
+        let script = self.scene.script.clone();
+        for (index, step) in script.iter().enumerate() {
             match step {
                 Step::Evaluate { split, samples } => {
                     let e = self
@@ -321,13 +421,14 @@ impl Runner {
             }
         }
         Ok(RunReport {
-            scene: scene.name.clone(),
-            seed: scene.seed,
+            scene: self.scene.name.clone(),
+            seed: self.scene.seed,
             executor: executor_name(self.sim.executor()),
             threads: self.sim.threads(),
+            eval_replicas: self.scene.schedule.eval_replicas as usize,
             graph: self.sim.graph_stats().clone(),
             evaluations,
-            stage_seconds: stage_map(&self.sim.stage_seconds()),
+            stage_seconds: stage_map(&self.stage_seconds()),
         })
     }
 }
@@ -355,8 +456,10 @@ pub struct BenchReport {
     pub scene: String,
     /// `single` or `multi`.
     pub executor: &'static str,
-    /// Kernel threads.
+    /// Threads per world.
     pub threads: usize,
+    /// Worlds running passes at once.
+    pub eval_replicas: usize,
     /// Timed forward passes.
     pub samples: usize,
     /// Untimed warm-up passes.
@@ -369,7 +472,7 @@ pub struct BenchReport {
     pub encode_seconds_per_sample: f64,
     /// Passes per second if every pass also encoded its input.
     pub samples_per_second_with_encoding: f64,
-    /// Seconds per stage over the timed passes.
+    /// Seconds per stage over the timed passes, summed over worlds.
     pub stage_seconds: BTreeMap<String, f64>,
     /// Mean timesteps per pass.
     pub mean_timesteps: f64,
@@ -380,7 +483,8 @@ pub struct BenchReport {
 }
 
 /// Measures forward-pass throughput on the scene's test split (cycled if shorter than
-/// `samples`).
+/// `samples`). Inputs are encoded once before timing (evaluation caches them the same way);
+/// the encoding cost is measured and reported on its own.
 pub fn bench(
     scene: &Scene,
     samples: usize,
@@ -396,54 +500,47 @@ pub fn bench(
             message: "the test split is empty".into(),
         });
     }
+    let hidden = ProgressBar::hidden();
+    let first: Vec<usize> = (0..distinct).collect();
     let encode_started = Instant::now();
-    for i in 0..distinct {
-        runner.run_sample_encode_only(i);
+    runner.run_indices(Split::Test, &first[..1], &hidden);
+    let len = runner.sim.encoding_len();
+    let (mut p, mut m) = (vec![0u16; len], vec![0u16; len]);
+    for &i in &first {
+        runner.sim.encode(runner.data.test.image(i), &mut p, &mut m);
     }
     let encode_seconds_per_sample = encode_started.elapsed().as_secs_f64() / distinct as f64;
-    for i in 0..warmup {
-        runner.run_sample(Split::Test, i % distinct);
-    }
-    runner.sim.reset_clock();
+    let warm: Vec<usize> = (0..warmup.max(distinct)).map(|i| i % distinct).collect();
+    runner.run_indices(Split::Test, &warm, &hidden);
+    runner.reset_clocks();
     let bar = progress_bar(samples as u64, "bench", quiet);
-    let mut tally = Tally::new(runner.sim.settings_classes());
+    let indices: Vec<usize> = (0..samples).map(|i| i % distinct).collect();
     let started = Instant::now();
-    for i in 0..samples {
-        let o = runner.run_sample(Split::Test, i % distinct);
-        tally.add(&o);
-        bar.inc(1);
-    }
+    let outcomes = runner.run_indices(Split::Test, &indices, &bar);
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let mut tally = Tally::new(runner.sim.settings_classes());
+    for o in &outcomes {
+        tally.add(o);
+    }
     let eval = tally.finish(Split::Test, seconds);
     let per_pass = seconds / samples.max(1) as f64;
+    let replicas = (scene.schedule.eval_replicas as usize).min(samples.max(1));
     Ok(BenchReport {
         scene: scene.name.clone(),
         executor: executor_name(runner.sim.executor()),
         threads: runner.sim.threads(),
+        eval_replicas: replicas,
         samples,
         warmup,
         seconds,
         samples_per_second: eval.samples_per_second,
         encode_seconds_per_sample,
-        samples_per_second_with_encoding: 1.0 / (per_pass + encode_seconds_per_sample),
-        stage_seconds: stage_map(&runner.sim.stage_seconds()),
+        samples_per_second_with_encoding: 1.0
+            / (per_pass + encode_seconds_per_sample / replicas as f64),
+        stage_seconds: stage_map(&runner.stage_seconds()),
         mean_timesteps: eval.mean_timesteps,
         mean_active_nodes: eval.mean_active_nodes,
         coverage: eval.coverage,
     })
-}
-
-impl Runner {
-    fn run_sample_encode_only(&mut self, i: usize) {
-        let len = self.sim.encoding_len();
-        let cache = &mut self.caches[Split::Test as usize];
-        if cache.entries.len() < self.data.test.len() {
-            cache.entries.resize(self.data.test.len(), None);
-        }
-        let mut both = vec![0u16; 2 * len].into_boxed_slice();
-        let (p, m) = both.split_at_mut(len);
-        self.sim.encode(self.data.test.image(i), p, m);
-        self.caches[Split::Test as usize].entries[i] = Some(both);
-    }
 }

@@ -407,13 +407,28 @@ pub enum ExecutorKind {
 }
 
 /// Scheduling settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Schedule {
     /// Executor kind.
     pub executor: ExecutorKind,
-    /// Worker threads; 0 = the machine's available cores.
+    /// Threads one world may use inside a sample (the calling thread included); 0 = the
+    /// machine's available cores.
     pub threads: u32,
+    /// Independent worlds that evaluate disjoint runs of samples at once, each on its own
+    /// thread plus `threads - 1` helpers. Evaluation has no updates, so results are identical
+    /// for any value; keep `eval_replicas * threads` at or below the core count.
+    pub eval_replicas: u32,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            executor: ExecutorKind::Single,
+            threads: 0,
+            eval_replicas: 1,
+        }
+    }
 }
 
 /// A dataset split.

@@ -175,6 +175,12 @@ impl Checker {
         self.encodings(s);
         self.data(&s.data);
         self.int("schedule.threads", s.schedule.threads.into(), 0, 256);
+        self.int(
+            "schedule.eval_replicas",
+            s.schedule.eval_replicas.into(),
+            1,
+            256,
+        );
         self.script(&s.script);
     }
 

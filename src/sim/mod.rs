@@ -6,6 +6,7 @@
 //! input, runs the timestep schedule until the termination rule of SPEC 4 holds, and reads out.
 
 pub mod components;
+pub mod parallel;
 pub mod resources;
 pub mod schedule;
 pub mod systems;
@@ -39,14 +40,6 @@ pub enum SimError {
         /// The schedule.
         schedule: &'static str,
         /// bevy's explanation.
-        message: String,
-    },
-    /// The kernel thread pool could not be created.
-    #[error("cannot start {threads} kernel threads: {message}")]
-    ThreadPool {
-        /// Requested threads.
-        threads: usize,
-        /// The reason.
         message: String,
     },
 }
@@ -184,15 +177,6 @@ impl Simulation {
             // bevy's pool is process-wide: the first simulation to need it sizes it.
             ComputeTaskPool::get_or_init(|| TaskPoolBuilder::new().num_threads(threads).build());
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("neurograph-kernel-{i}"))
-            .build()
-            .map_err(|e| SimError::ThreadPool {
-                threads,
-                message: e.to_string(),
-            })?;
-
         let mut world = World::new();
         let first_output = graph.roles.first_output();
         let mut entities = Vec::with_capacity(n);
@@ -239,10 +223,11 @@ impl Simulation {
         world.insert_resource(Arrivals::default());
         world.insert_resource(Readout::default());
         world.insert_resource(StageClock::default());
-        world.insert_resource(KernelPool {
-            pool,
+        world.insert_resource(Workers {
+            threads,
             scratch: Vec::new(),
         });
+        world.insert_resource(Emissions::default());
 
         let mut sim = Simulation {
             world,
@@ -364,6 +349,41 @@ impl Simulation {
         let mut v: Vec<_> = q.iter(&self.world).map(|(n, a)| (n.index, *a)).collect();
         v.sort_unstable_by_key(|&(k, _)| k);
         v
+    }
+
+    /// All node parameters as dense `[node][dim]` arrays (phase, magnitude), read from the
+    /// components.
+    pub fn parameters(&mut self) -> (Vec<u16>, Vec<u16>) {
+        let dim = self.settings.dim;
+        let n = self.settings.total_nodes as usize;
+        let (mut phase, mut magnitude) = (vec![0u16; n * dim], vec![0u16; n * dim]);
+        let mut q = self.world.query::<(&Node, &Phase, &Magnitude)>();
+        for (node, p, m) in q.iter(&self.world) {
+            let k = node.index as usize;
+            phase[k * dim..(k + 1) * dim].copy_from_slice(&p.0[..dim]);
+            magnitude[k * dim..(k + 1) * dim].copy_from_slice(&m.0[..dim]);
+        }
+        (phase, magnitude)
+    }
+
+    /// Sets every node's parameters from dense `[node][dim]` arrays; only nodes whose values
+    /// differ are touched, so change detection sees exactly the real changes.
+    pub fn set_parameters(&mut self, phase: &[u16], magnitude: &[u16]) {
+        let dim = self.settings.dim;
+        let mut q = self.world.query::<(&Node, &mut Phase, &mut Magnitude)>();
+        for (node, mut p, mut m) in q.iter_mut(&mut self.world) {
+            let k = node.index as usize;
+            let (np, nm) = (
+                &phase[k * dim..(k + 1) * dim],
+                &magnitude[k * dim..(k + 1) * dim],
+            );
+            if &p.0[..dim] != np {
+                p.0[..dim].copy_from_slice(np);
+            }
+            if &m.0[..dim] != nm {
+                m.0[..dim].copy_from_slice(nm);
+            }
+        }
     }
 
     /// The loop state (timestep, τ, counts).

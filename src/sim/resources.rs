@@ -158,13 +158,30 @@ pub struct Arrivals {
     pub strength: Vec<f32>,
 }
 
-/// A rayon pool for the parallel kernels, sized by the scene's thread count.
+/// Threads for the parallel parts of systems (see [`crate::sim::parallel`]) and the radiation
+/// kernel's buffers, one per thread.
 #[derive(Resource)]
-pub struct KernelPool {
-    /// The pool.
-    pub pool: rayon::ThreadPool,
-    /// Per-worker kernel buffers, one per chunk.
+pub struct Workers {
+    /// Threads a system may use, the calling thread included.
+    pub threads: usize,
+    /// Per-thread kernel buffers.
     pub scratch: Vec<Scratch>,
+}
+
+/// The phase cells of every (source, target) pair of a timestep, computed in parallel per
+/// source; source i's cells are `offsets[i]..offsets[i+1]`, static targets first.
+#[derive(Resource, Default)]
+pub struct Emissions {
+    /// Start of each source's cells, `sources + 1` entries.
+    pub offsets: Vec<u32>,
+    /// Target node of each cell.
+    pub target: Vec<u32>,
+    /// φo of each cell, `[cell][dim]`.
+    pub phase: Vec<u16>,
+    /// μo of each cell.
+    pub magnitude: Vec<u16>,
+    /// Strength s of each cell.
+    pub strength: Vec<f32>,
 }
 
 /// The result of the current sample's readout.

@@ -88,7 +88,11 @@ pub fn timestep(executor: ExecutorKind) -> Schedule {
         (radiation::gather_active, radiation::radiate)
             .chain()
             .in_set(Stage::Radiation),
-        (forward::accumulate_arrivals, forward::apply_arrivals)
+        (
+            forward::emit,
+            forward::accumulate_arrivals,
+            forward::apply_arrivals,
+        )
             .chain()
             .in_set(Stage::Forward),
         (eviction::adapt_threshold, eviction::evict)

@@ -3,31 +3,166 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::model::MAX_DIM;
 use crate::model::phase::{add_mod, phase_cell};
+use crate::model::tables::Tables;
 use crate::scene::Inhibition;
 use crate::sim::components::{Activation, IndexVec};
+use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, Arrivals, ForwardSettings, LookupTables, LoopState, NodeParams,
-    RadiationTargets, StageClock, StageName, Topology,
+    ActiveSnapshot, Arrivals, Emissions, ForwardSettings, LookupTables, LoopState, NodeParams,
+    RadiationTargets, StageClock, StageName, Topology, Workers,
 };
+use crate::sim::systems::radiation::SOURCES_PER_GRAIN;
 
-/// Accumulates all kept arrivals of this timestep into [`Arrivals`].
-///
-/// Sources are visited in ascending index order and, per source, static successors before
-/// radiation targets, so every target receives its arrivals in the order SPEC 4 fixes and the
-/// float sums never depend on threads. A target that was active starts from its snapshot state,
-/// an inactive one from zeros.
+/// Computes the phase cell of every (source, target) pair of this timestep into
+/// [`Emissions`]: static successors, then radiation targets, per source. Sources are split
+/// between threads in contiguous runs; every cell has its own slot.
 #[expect(
     clippy::too_many_arguments,
     reason = "a bevy system names each resource it reads"
 )]
-pub fn accumulate_arrivals(
+pub fn emit(
     snapshot: Res<ActiveSnapshot>,
     radiation: Res<RadiationTargets>,
     topology: Res<Topology>,
     params: Res<NodeParams>,
     tables: Res<LookupTables>,
+    settings: Res<ForwardSettings>,
+    workers: Res<Workers>,
+    mut emissions: ResMut<Emissions>,
+    clock: Res<StageClock>,
+) {
+    let _t = clock.time(StageName::Forward);
+    let dim = settings.dim;
+    let sources = snapshot.nodes.len();
+    let em = &mut *emissions;
+    em.offsets.clear();
+    em.offsets.push(0);
+    let mut total = 0u32;
+    for (i, &u) in snapshot.nodes.iter().enumerate() {
+        total += topology.graph.successors.row(u as usize).len() as u32;
+        if radiation.k > 0 {
+            total += radiation.counts[i];
+        }
+        em.offsets.push(total);
+    }
+    let total = total as usize;
+    em.target.resize(total, 0);
+    em.phase.resize(total * dim, 0);
+    em.magnitude.resize(total * dim, 0);
+    em.strength.resize(total, 0.0);
+    let ranges = parallel::split_ranges(sources, workers.threads, SOURCES_PER_GRAIN);
+    let cells: Vec<usize> = ranges
+        .iter()
+        .map(|r| (em.offsets[r.end] - em.offsets[r.start]) as usize)
+        .collect();
+    let cells_dim: Vec<usize> = cells.iter().map(|c| c * dim).collect();
+    let parts: Vec<_> = ranges
+        .into_iter()
+        .zip(parallel::split_by_lengths(&mut em.target, &cells))
+        .zip(parallel::split_by_lengths(&mut em.phase, &cells_dim))
+        .zip(parallel::split_by_lengths(&mut em.magnitude, &cells_dim))
+        .zip(parallel::split_by_lengths(&mut em.strength, &cells))
+        .map(
+            |((((range, target), phase), magnitude), strength)| EmitPart {
+                range,
+                target,
+                phase,
+                magnitude,
+                strength,
+            },
+        )
+        .collect();
+    let inputs = EmitInputs {
+        snapshot: &snapshot,
+        radiation: &radiation,
+        topology: &topology,
+        params: &params,
+        tables: &tables.0,
+    };
+    parallel::run_parts(parts, |part| match dim {
+        1 => emit_fixed::<1>(&inputs, part),
+        2 => emit_fixed::<2>(&inputs, part),
+        3 => emit_fixed::<3>(&inputs, part),
+        4 => emit_fixed::<4>(&inputs, part),
+        5 => emit_fixed::<5>(&inputs, part),
+        6 => emit_fixed::<6>(&inputs, part),
+        7 => emit_fixed::<7>(&inputs, part),
+        8 => emit_fixed::<8>(&inputs, part),
+        dim => emit_run(dim, &inputs, part),
+    });
+}
+
+/// What the emission loop reads.
+struct EmitInputs<'a> {
+    snapshot: &'a ActiveSnapshot,
+    radiation: &'a RadiationTargets,
+    topology: &'a Topology,
+    params: &'a NodeParams,
+    tables: &'a Tables,
+}
+
+/// One thread's share of the emissions: a run of sources and their cells' slots.
+struct EmitPart<'a> {
+    range: std::ops::Range<usize>,
+    target: &'a mut [u32],
+    phase: &'a mut [u16],
+    magnitude: &'a mut [u16],
+    strength: &'a mut [f32],
+}
+
+/// The emission loop with the dimension known at compile time, so the phase cell unrolls and
+/// its strength sum stays in a register.
+fn emit_fixed<const D: usize>(inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
+    emit_run(D, inputs, part);
+}
+
+#[inline(always)]
+fn emit_run(dim: usize, inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
+    let EmitInputs {
+        snapshot,
+        radiation,
+        topology,
+        params,
+        tables,
+    } = *inputs;
+    let mut c = 0;
+    for i in part.range {
+        let u = snapshot.nodes[i];
+        let act_phase = &snapshot.phase[i * dim..(i + 1) * dim];
+        let act_mag = &snapshot.magnitude[i * dim..(i + 1) * dim];
+        let statics = topology.graph.successors.row(u as usize);
+        let dynamic = if radiation.k > 0 {
+            radiation.of(i)
+        } else {
+            &[]
+        };
+        for &v in statics.iter().chain(dynamic) {
+            let vk = v as usize;
+            part.target[c] = v;
+            part.strength[c] = phase_cell(
+                tables,
+                act_phase,
+                act_mag,
+                &params.phase[vk * dim..(vk + 1) * dim],
+                &params.magnitude[vk * dim..(vk + 1) * dim],
+                &mut part.phase[c * dim..(c + 1) * dim],
+                &mut part.magnitude[c * dim..(c + 1) * dim],
+            );
+            c += 1;
+        }
+    }
+}
+
+/// Accumulates all kept arrivals of this timestep into [`Arrivals`].
+///
+/// Cells are visited in emission order, i.e. ascending source index and, per source, static
+/// successors before radiation targets, so every target receives its arrivals in the order
+/// SPEC 4 fixes and the float sums never depend on threads. A target that was active starts
+/// from its snapshot state, an inactive one from zeros.
+pub fn accumulate_arrivals(
+    snapshot: Res<ActiveSnapshot>,
+    emissions: Res<Emissions>,
     settings: Res<ForwardSettings>,
     mut arrivals: ResMut<Arrivals>,
     clock: Res<StageClock>,
@@ -44,56 +179,41 @@ pub fn accumulate_arrivals(
     arr.phase.resize(n * dim, 0);
     arr.magnitude.resize(n * dim, 0);
     arr.strength.resize(n, 0.0);
-    let mut cell_phase = [0u16; MAX_DIM];
-    let mut cell_mag = [0u16; MAX_DIM];
-    for (i, &u) in snapshot.nodes.iter().enumerate() {
-        let act_phase = &snapshot.phase[i * dim..(i + 1) * dim];
-        let act_mag = &snapshot.magnitude[i * dim..(i + 1) * dim];
-        let statics = topology.graph.successors.row(u as usize);
-        let dynamic = if radiation.k > 0 {
-            radiation.of(i)
-        } else {
-            &[]
-        };
-        for &v in statics.iter().chain(dynamic) {
-            let vk = v as usize;
-            let s = phase_cell(
-                &tables.0,
-                act_phase,
-                act_mag,
-                &params.phase[vk * dim..(vk + 1) * dim],
-                &params.magnitude[vk * dim..(vk + 1) * dim],
-                &mut cell_phase[..dim],
-                &mut cell_mag[..dim],
-            );
-            if excitatory_only && s <= 0.0 {
-                continue;
-            }
-            let (vp, vm) = (
-                &mut arr.phase[vk * dim..(vk + 1) * dim],
-                &mut arr.magnitude[vk * dim..(vk + 1) * dim],
-            );
-            if !arr.touched[vk] {
-                arr.touched[vk] = true;
-                arr.list.push(v);
-                let slot = snapshot.slot_of[vk];
-                if slot == u32::MAX {
-                    vp.fill(0);
-                    vm.fill(0);
-                    arr.strength[vk] = 0.0;
-                } else {
-                    let j = slot as usize;
-                    vp.copy_from_slice(&snapshot.phase[j * dim..(j + 1) * dim]);
-                    vm.copy_from_slice(&snapshot.magnitude[j * dim..(j + 1) * dim]);
-                    arr.strength[vk] = snapshot.strength[j];
-                }
-            }
-            for d in 0..dim {
-                vp[d] = add_mod(vp[d], cell_phase[d], pn);
-                vm[d] = add_mod(vm[d], cell_mag[d], mn);
-            }
-            arr.strength[vk] += s;
+    let em = &*emissions;
+    for (c, &v) in em.target.iter().enumerate() {
+        let s = em.strength[c];
+        if excitatory_only && s <= 0.0 {
+            continue;
         }
+        let vk = v as usize;
+        let (vp, vm) = (
+            &mut arr.phase[vk * dim..(vk + 1) * dim],
+            &mut arr.magnitude[vk * dim..(vk + 1) * dim],
+        );
+        if !arr.touched[vk] {
+            arr.touched[vk] = true;
+            arr.list.push(v);
+            let slot = snapshot.slot_of[vk];
+            if slot == u32::MAX {
+                vp.fill(0);
+                vm.fill(0);
+                arr.strength[vk] = 0.0;
+            } else {
+                let j = slot as usize;
+                vp.copy_from_slice(&snapshot.phase[j * dim..(j + 1) * dim]);
+                vm.copy_from_slice(&snapshot.magnitude[j * dim..(j + 1) * dim]);
+                arr.strength[vk] = snapshot.strength[j];
+            }
+        }
+        let (cp, cm) = (
+            &em.phase[c * dim..(c + 1) * dim],
+            &em.magnitude[c * dim..(c + 1) * dim],
+        );
+        for d in 0..dim {
+            vp[d] = add_mod(vp[d], cp[d], pn);
+            vm[d] = add_mod(vm[d], cm[d], mn);
+        }
+        arr.strength[vk] += s;
     }
 }
 

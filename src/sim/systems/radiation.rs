@@ -1,17 +1,17 @@
 //! Radiation stage: snapshot the active set, then exact top-K targets for every active source.
 
 use bevy_ecs::prelude::*;
-use rayon::prelude::*;
 
 use crate::radiation::{self as kernel, Scratch, Source};
 use crate::sim::components::{Activation, Node};
+use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, ForwardSettings, KernelPool, LookupTables, NodeParams, RadiationTargets,
-    StageClock, StageName, Topology,
+    ActiveSnapshot, ForwardSettings, LookupTables, NodeParams, RadiationTargets, StageClock,
+    StageName, Topology, Workers,
 };
 
-/// Sources per parallel task: small enough to balance two cores, large enough to amortise.
-const SOURCES_PER_TASK: usize = 32;
+/// Sources are split between threads in multiples of this many.
+pub const SOURCES_PER_GRAIN: usize = 32;
 
 /// Gathers the active nodes, ascending by index, into the [`ActiveSnapshot`].
 pub fn gather_active(
@@ -41,7 +41,7 @@ pub fn gather_active(
 }
 
 /// Computes the radiation targets of every active source (exact top-K, SPEC 5), in parallel
-/// over fixed chunks of sources; each source's targets land in its own slots, so the result
+/// over contiguous runs of sources; each source's targets land in its own slots, so the result
 /// does not depend on the thread count.
 #[expect(
     clippy::too_many_arguments,
@@ -54,7 +54,7 @@ pub fn radiate(
     tables: Res<LookupTables>,
     settings: Res<ForwardSettings>,
     mut targets: ResMut<RadiationTargets>,
-    mut pool: ResMut<KernelPool>,
+    mut workers: ResMut<Workers>,
     clock: Res<StageClock>,
 ) {
     let _t = clock.time(StageName::Radiation);
@@ -74,15 +74,25 @@ pub fn radiate(
         return;
     }
     let dim = settings.dim;
-    let tasks = sources.div_ceil(SOURCES_PER_TASK);
-    let KernelPool { pool, scratch } = &mut *pool;
-    if scratch.len() < tasks {
-        scratch.resize_with(tasks, Scratch::default);
+    let Workers { threads, scratch } = &mut *workers;
+    let ranges = parallel::split_ranges(sources, *threads, SOURCES_PER_GRAIN);
+    if scratch.len() < ranges.len() {
+        scratch.resize_with(ranges.len(), Scratch::default);
     }
-    let run_task = |task: usize, slots: &mut [u32], counts: &mut [u32], scratch: &mut Scratch| {
+    let lengths: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+    let slot_lengths: Vec<usize> = lengths.iter().map(|n| n * k).collect();
+    let parts: Vec<_> = ranges
+        .into_iter()
+        .zip(parallel::split_by_lengths(
+            &mut targets.targets,
+            &slot_lengths,
+        ))
+        .zip(parallel::split_by_lengths(&mut targets.counts, &lengths))
+        .zip(scratch.iter_mut())
+        .collect();
+    parallel::run_parts(parts, |(((range, slots), counts), scratch)| {
         let mut out = Vec::with_capacity(k);
-        for (j, count) in counts.iter_mut().enumerate() {
-            let i = task * SOURCES_PER_TASK + j;
+        for (j, i) in range.enumerate() {
             let u = snapshot.nodes[i];
             let source = Source {
                 index: u,
@@ -99,30 +109,7 @@ pub fn radiate(
                 &mut out,
             );
             slots[j * k..j * k + out.len()].copy_from_slice(&out);
-            *count = out.len() as u32;
+            counts[j] = out.len() as u32;
         }
-    };
-    let slot_chunks = targets.targets.chunks_mut(SOURCES_PER_TASK * k);
-    let count_chunks = targets.counts.chunks_mut(SOURCES_PER_TASK);
-    if pool.current_num_threads() <= 1 || tasks == 1 {
-        for (task, ((slots, counts), scratch)) in slot_chunks
-            .zip(count_chunks)
-            .zip(scratch.iter_mut())
-            .enumerate()
-        {
-            run_task(task, slots, counts, scratch);
-        }
-    } else {
-        let slot_chunks = targets.targets.par_chunks_mut(SOURCES_PER_TASK * k);
-        let count_chunks = targets.counts.par_chunks_mut(SOURCES_PER_TASK);
-        pool.install(|| {
-            slot_chunks
-                .zip(count_chunks)
-                .zip(scratch[..tasks].par_iter_mut())
-                .enumerate()
-                .for_each(|(task, ((slots, counts), scratch))| {
-                    run_task(task, slots, counts, scratch)
-                });
-        });
-    }
+    });
 }
