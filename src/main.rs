@@ -268,7 +268,11 @@ fn inspect(scene: &Scene) -> Result<()> {
     let s = sim.settings();
     println!("min_timesteps in use       {}", s.min_timesteps);
     println!("target_active in use       {}", s.target_active);
-    println!("kernel threads             {}", sim.threads());
+    println!("threads per world          {}", sim.threads());
+    println!(
+        "evaluation replicas        {}",
+        scene.schedule.eval_replicas
+    );
     let _ = Path::new("");
     Ok(())
 }
