@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::data::{self, DataError, ImageSet, Splits};
 use crate::graph::GraphStats;
 use crate::scene::{DataSource, Scene, Split, Step};
-use crate::sim::resources::StageName;
+use crate::sim::schedule::Stage;
 use crate::sim::{SampleOutcome, SimError, Simulation};
 
 /// Why a run failed.
@@ -216,7 +216,8 @@ impl Runner {
     /// Builds the simulation and loads the data.
     pub fn new(scene: &Scene, quiet: bool) -> Result<Runner, RunError> {
         let data = load_data(scene)?;
-        let sim = Simulation::new(scene)?;
+        // Train and test share one image shape (the IDX loader checks it).
+        let sim = Simulation::for_images(scene, data.train.pixels())?;
         Ok(Runner {
             scene: scene.clone(),
             sim,
@@ -270,7 +271,7 @@ impl Runner {
             return self.run_on(&mut [], split, indices, bar);
         }
         while self.replicas.len() + 1 < wanted {
-            match Simulation::new(&self.scene) {
+            match Simulation::for_images(&self.scene, self.sim.pixels()) {
                 Ok(r) => self.replicas.push(r),
                 Err(_) => break,
             }
@@ -320,7 +321,7 @@ impl Runner {
                             let mut both = vec![0u16; 2 * len].into_boxed_slice();
                             let (p, m) = both.split_at_mut(len);
                             sim.encode(set.image(i), p, m);
-                            sim.add_stage_time(StageName::Inject, started);
+                            sim.add_stage_time(Stage::Inject, started);
                             fresh.push((i, both.clone()));
                             both
                         }
@@ -384,7 +385,7 @@ impl Runner {
 
     /// Seconds per stage summed over the primary world and its replicas (CPU time when
     /// replicas run at once).
-    pub fn stage_seconds(&self) -> Vec<(StageName, f64)> {
+    pub fn stage_seconds(&self) -> Vec<(Stage, f64)> {
         let mut total = self.sim.stage_seconds();
         for r in &self.replicas {
             for (t, (_, s)) in total.iter_mut().zip(r.stage_seconds()) {
@@ -442,7 +443,7 @@ pub fn executor_name(kind: crate::scene::ExecutorKind) -> &'static str {
 }
 
 /// Stage times as a map keyed by stage name.
-pub fn stage_map(seconds: &[(StageName, f64)]) -> BTreeMap<String, f64> {
+pub fn stage_map(seconds: &[(Stage, f64)]) -> BTreeMap<String, f64> {
     seconds
         .iter()
         .map(|&(s, t)| (s.name().to_string(), t))

@@ -23,6 +23,7 @@ use crate::radiation::PhasorMatrix;
 use crate::scene::{self as sc, ExecutorKind, Scene};
 use components::{HiddenNode, IndexVec, InputNode, Magnitude, Node, OutputNode, Phase, Signal};
 use resources::*;
+pub use schedule::Stage;
 
 /// Why a simulation could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,9 @@ pub struct SampleOutcome {
     pub active_outputs: u32,
 }
 
+/// Pixels of a 28 × 28 image, the size of MNIST and of the embedded synthetic digits.
+pub const MNIST_PIXELS: usize = 28 * 28;
+
 /// Resolves a thread count of 0 to the machine's available parallelism.
 pub fn resolve_threads(threads: u32) -> usize {
     if threads == 0 {
@@ -86,8 +90,13 @@ pub struct Simulation {
 
 impl Simulation {
     /// Builds the graph, draws parameters, spawns one entity per node and builds the schedules
-    /// (with ambiguity detection at error level).
+    /// (with ambiguity detection at error level), for 28 × 28 input images.
     pub fn new(scene: &Scene) -> Result<Simulation, SimError> {
+        Simulation::for_images(scene, MNIST_PIXELS)
+    }
+
+    /// Like [`Simulation::new`] for input images of `pixels` pixels.
+    pub fn for_images(scene: &Scene, pixels: usize) -> Result<Simulation, SimError> {
         let a = &scene.architecture;
         let roles = Roles {
             total: a.total_nodes,
@@ -108,11 +117,15 @@ impl Simulation {
                 Graph::from_edge_list(roles, std::path::Path::new(path))?
             }
         };
-        Simulation::with_graph(scene, graph)
+        Simulation::build(scene, graph, pixels)
     }
 
     /// Like [`Simulation::new`] with a graph built by the caller.
     pub fn with_graph(scene: &Scene, graph: Graph) -> Result<Simulation, SimError> {
+        Simulation::build(scene, graph, MNIST_PIXELS)
+    }
+
+    fn build(scene: &Scene, graph: Graph, pixels: usize) -> Result<Simulation, SimError> {
         let dim = scene.architecture.vector_dim as usize;
         let (pn, mn) = (scene.resolution.phase_bins, scene.resolution.magnitude_bins);
         let tables = Tables::new(pn as usize, mn as usize);
@@ -155,7 +168,6 @@ impl Simulation {
             }
         }
 
-        let pixels = 28 * 28;
         let mut adapter_rng = rng::stream(scene.seed, Stream::Adapter);
         let inputs = graph.roles.inputs as usize;
         let adapter = match scene.adapter {
@@ -261,8 +273,17 @@ impl Simulation {
         Ok(())
     }
 
+    /// Pixels per input image the adapter expects.
+    pub fn pixels(&self) -> usize {
+        self.world.resource::<Adapter>().0.pixels()
+    }
+
     /// Encodes an image for evaluation (no dropout) into input phases and magnitudes,
     /// `[input node][dim]` each.
+    ///
+    /// # Panics
+    /// If `image` does not have [`Simulation::pixels`] pixels (the runner builds the simulation
+    /// for its dataset's image size).
     pub fn encode(&mut self, image: &[u8], phase: &mut [u16], magnitude: &mut [u16]) {
         let adapter = &self.world.resource::<Adapter>().0;
         self.adapter_out.resize(adapter.output_len(), 0.0);
@@ -448,7 +469,7 @@ impl Simulation {
     }
 
     /// Seconds spent per stage since the last [`Simulation::reset_clock`].
-    pub fn stage_seconds(&self) -> Vec<(StageName, f64)> {
+    pub fn stage_seconds(&self) -> Vec<(Stage, f64)> {
         self.world.resource::<StageClock>().seconds()
     }
 
@@ -458,7 +479,7 @@ impl Simulation {
     }
 
     /// Adds time spent outside the schedules (input encoding) to a stage.
-    pub fn add_stage_time(&self, stage: StageName, since: std::time::Instant) {
+    pub fn add_stage_time(&self, stage: Stage, since: std::time::Instant) {
         drop(resources::StageTimer::started(
             self.world.resource::<StageClock>(),
             stage,
