@@ -11,6 +11,7 @@ use crate::model::encodings::ClassEncodings;
 use crate::model::tables::Tables;
 use crate::radiation::{PhasorMatrix, Scratch};
 use crate::scene::Inhibition;
+pub use crate::sim::schedule::Stage;
 
 /// The lookup tables (SPEC 2).
 #[derive(Resource)]
@@ -197,47 +198,6 @@ pub struct Readout {
     pub active_outputs: u32,
 }
 
-/// The stages of the simulation, for timing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StageName {
-    /// Input encoding and injection.
-    Inject,
-    /// Gathering the active set and top-K radiation.
-    Radiation,
-    /// Phase cells and arrival accumulation.
-    Forward,
-    /// τ adaptation, decay and pruning.
-    Eviction,
-    /// Termination check.
-    Termination,
-    /// Output signals, logits, loss and prediction.
-    Readout,
-}
-
-impl StageName {
-    /// All stages, in pipeline order.
-    pub const ALL: [StageName; 6] = [
-        StageName::Inject,
-        StageName::Radiation,
-        StageName::Forward,
-        StageName::Eviction,
-        StageName::Termination,
-        StageName::Readout,
-    ];
-
-    /// Lower-case name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            StageName::Inject => "inject",
-            StageName::Radiation => "radiation",
-            StageName::Forward => "forward",
-            StageName::Eviction => "eviction",
-            StageName::Termination => "termination",
-            StageName::Readout => "readout",
-        }
-    }
-}
-
 /// Wall time spent per stage, in nanoseconds. Atomic so that every system can add to it through
 /// a shared `Res` without creating scheduling conflicts.
 #[derive(Resource, Default)]
@@ -247,7 +207,7 @@ pub struct StageClock {
 
 impl StageClock {
     /// Starts timing a stage; the time is added when the guard drops.
-    pub fn time(&self, stage: StageName) -> StageTimer<'_> {
+    pub fn time(&self, stage: Stage) -> StageTimer<'_> {
         StageTimer {
             clock: self,
             stage,
@@ -256,8 +216,8 @@ impl StageClock {
     }
 
     /// Seconds accumulated per stage.
-    pub fn seconds(&self) -> Vec<(StageName, f64)> {
-        StageName::ALL
+    pub fn seconds(&self) -> Vec<(Stage, f64)> {
+        Stage::ALL
             .iter()
             .map(|&s| {
                 (
@@ -279,13 +239,13 @@ impl StageClock {
 /// Adds the elapsed time to its stage when dropped.
 pub struct StageTimer<'a> {
     clock: &'a StageClock,
-    stage: StageName,
+    stage: Stage,
     start: Instant,
 }
 
 impl<'a> StageTimer<'a> {
     /// A timer for `stage` that started at `start`.
-    pub fn started(clock: &'a StageClock, stage: StageName, start: Instant) -> StageTimer<'a> {
+    pub fn started(clock: &'a StageClock, stage: Stage, start: Instant) -> StageTimer<'a> {
         StageTimer {
             clock,
             stage,

@@ -42,6 +42,30 @@ pub enum Stage {
     Readout,
 }
 
+impl Stage {
+    /// All stages, in pipeline order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Inject,
+        Stage::Radiation,
+        Stage::Forward,
+        Stage::Eviction,
+        Stage::Termination,
+        Stage::Readout,
+    ];
+
+    /// Lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Inject => "inject",
+            Stage::Radiation => "radiation",
+            Stage::Forward => "forward",
+            Stage::Eviction => "eviction",
+            Stage::Termination => "termination",
+            Stage::Readout => "readout",
+        }
+    }
+}
+
 /// An empty schedule with ambiguity detection at error level and the chosen executor.
 pub fn new_schedule(label: impl ScheduleLabel, executor: ExecutorKind) -> Schedule {
     let mut schedule = Schedule::new(label);

@@ -6,8 +6,8 @@ use crate::radiation::{self as kernel, Scratch, Source};
 use crate::sim::components::{Activation, Node};
 use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, ForwardSettings, LookupTables, NodeParams, RadiationTargets, StageClock,
-    StageName, Topology, Workers,
+    ActiveSnapshot, ForwardSettings, LookupTables, NodeParams, RadiationTargets, Stage, StageClock,
+    Topology, Workers,
 };
 
 /// Sources are split between threads in multiples of this many.
@@ -20,7 +20,7 @@ pub fn gather_active(
     settings: Res<ForwardSettings>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(StageName::Radiation);
+    let _t = clock.time(Stage::Radiation);
     let dim = settings.dim;
     let snap = &mut *snapshot;
     let mut listed: Vec<(u32, &Activation)> = active.iter().map(|(n, a)| (n.index, a)).collect();
@@ -57,7 +57,7 @@ pub fn radiate(
     mut workers: ResMut<Workers>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(StageName::Radiation);
+    let _t = clock.time(Stage::Radiation);
     let k = if settings.radiation {
         settings.top_k
     } else {

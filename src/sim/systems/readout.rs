@@ -6,7 +6,7 @@ use crate::model::MAX_DIM;
 use crate::model::loss;
 use crate::sim::components::{Activation, OutputNode};
 use crate::sim::resources::{
-    CurrentSample, Encodings, ForwardSettings, LookupTables, Readout, StageClock, StageName,
+    CurrentSample, Encodings, ForwardSettings, LookupTables, Readout, Stage, StageClock,
 };
 
 /// Computes so_k for every active output (in output-slot order, so the mean is summed in a
@@ -21,7 +21,7 @@ pub fn readout(
     mut result: ResMut<Readout>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(StageName::Readout);
+    let _t = clock.time(Stage::Readout);
     let dim = settings.dim;
     let mut active: Vec<(u32, [f32; MAX_DIM])> = outputs
         .iter()

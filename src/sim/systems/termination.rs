@@ -3,7 +3,7 @@
 use bevy_ecs::prelude::*;
 
 use crate::sim::components::{Activation, OutputNode};
-use crate::sim::resources::{LoopState, StageClock, StageName};
+use crate::sim::resources::{LoopState, Stage, StageClock};
 
 /// Counts active nodes and active outputs into [`LoopState`].
 pub fn count_active(
@@ -11,7 +11,7 @@ pub fn count_active(
     mut state: ResMut<LoopState>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(StageName::Termination);
+    let _t = clock.time(Stage::Termination);
     let mut all = 0;
     let mut outputs = 0;
     for is_output in &active {
