@@ -9,12 +9,14 @@
 //! magnitude indices in `0..M`, with N and M each in `2..=65536`.
 
 pub mod adapter;
+pub mod credit;
 pub mod encodings;
 pub mod loss;
 pub mod phase;
 pub mod rng;
 pub mod signal;
 pub mod tables;
+pub mod update;
 
 pub use adapter::{AdapterError, AdapterScratch, InputAdapter, LinearMap, Mlp, quantize};
 pub use encodings::{ClassEncodings, EncodingError, Separation};
