@@ -521,7 +521,8 @@ impl Parser<'_> {
                 let name = self.text[first.start..first.end].to_string();
                 if self.peek(0).map(|t| t.kind) == Some(Tok::Open(b'(')) {
                     self.pos += 1;
-                    (self.paren_body(&path, index)?, Some(name))
+                    let transparent = name == "Some";
+                    (self.paren_body(&path, index, transparent)?, Some(name))
                 } else {
                     (Shape::Atom, Some(name))
                 }
@@ -532,7 +533,7 @@ impl Parser<'_> {
             }
             Tok::Open(b'(') => {
                 self.pos += 1;
-                (self.paren_body(&path, index)?, None)
+                (self.paren_body(&path, index, false)?, None)
             }
             Tok::Open(b'[') => {
                 self.pos += 1;
@@ -557,8 +558,15 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// After `(`: either `field: value, ...` or `value, ...`, then `)`.
-    fn paren_body(&mut self, path: &FieldPath, index: usize) -> Result<Shape, usize> {
+    /// After `(`: either `field: value, ...` or `value, ...`, then `)`. With `transparent`
+    /// (the body of `Some(..)`), the fields inside a positional item are kept at `path`, so
+    /// `x: Some((steps: 8))` records `x.steps` as `x: (steps: 8)` does.
+    fn paren_body(
+        &mut self,
+        path: &FieldPath,
+        index: usize,
+        transparent: bool,
+    ) -> Result<Shape, usize> {
         let is_struct = matches!(
             (self.peek(0).map(|t| t.kind), self.peek(1).map(|t| t.kind)),
             (Some(Tok::Ident), Some(Tok::Colon)) | (Some(Tok::Close(b')')), _)
@@ -585,7 +593,11 @@ impl Parser<'_> {
                 // Positional items (`Some(7)`) stay at the same path and are not recorded.
                 let before = self.entries.len();
                 self.value(path.clone(), None)?;
-                self.entries.truncate(before);
+                if transparent && self.entries.len() > before {
+                    self.entries.remove(before);
+                } else {
+                    self.entries.truncate(before);
+                }
             }
             match self.peek(0).map(|t| t.kind) {
                 Some(Tok::Comma) => self.pos += 1,

@@ -19,7 +19,7 @@ const EDGE_LIST_DEGREE: u64 = 64;
 pub struct MemoryEstimate {
     /// `(part, bytes)` in a fixed order: node parameters, node phasors, activations, static
     /// edges, radiation scores, radiation scratch, radiation cache, lookup tables, adapter
-    /// weights, adapter scratch, dataset, encodings.
+    /// weights, adapter scratch, dataset, encodings, update accumulators, gradient sums.
     pub parts: Vec<(&'static str, u64)>,
     /// The sum of all parts (saturating).
     pub total: u64,
@@ -59,7 +59,8 @@ impl Scene {
     /// scratch 2·4·n·top_k (when enabled); radiation cache capacity·(4·top_k + 4D + 64)
     /// (when enabled); lookup tables 4·(2N + 2M); adapter weights 4·(P·H + H·H + 2·H·I·D)
     /// (`Mlp`) or 4·2·P·I·D (`Linear`) plus per-thread scratch; dataset (train + test)·(P + 1)
-    /// (`Synthetic`) or 70000·785 (`Idx`); encodings C·D·8.
+    /// (`Synthetic`) or 70000·785 (`Idx`); encodings C·D·8; update accumulators n·D·2·4;
+    /// gradient sums n·D·2·4 (when `training.gradient_accumulation` is set).
     pub fn memory_estimate(&self) -> MemoryEstimate {
         let a = &self.architecture;
         let n = u64::from(a.total_nodes);
@@ -110,6 +111,11 @@ impl Scene {
             }
             DataSource::Idx { .. } => mul(&[IDX_IMAGES, PIXELS + 1]),
         };
+        let gradient_sums = if self.training.gradient_accumulation.is_some() {
+            mul(&[n, d, 2, 4])
+        } else {
+            0
+        };
         let n_bins = u64::from(self.resolution.phase_bins);
         let m_bins = u64::from(self.resolution.magnitude_bins);
         let parts = vec![
@@ -125,6 +131,8 @@ impl Scene {
             ("adapter scratch", adapter_scratch),
             ("dataset", dataset),
             ("encodings", mul(&[a.classes.into(), d, 8])),
+            ("update accumulators", mul(&[n, d, 2, 4])),
+            ("gradient sums", gradient_sums),
         ];
         let total = parts
             .iter()

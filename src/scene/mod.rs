@@ -4,7 +4,9 @@
 //! [`schema`] and `docs/scene-format.md`). [`parse`] and [`load`] deserialise a scene with
 //! ron's `implicit_some` extension on (so `min_timesteps: 7` means `Some(7)`), reject unknown
 //! fields, then run [`Scene::validate`]. [`Scene::apply_set`] applies a command-line
-//! `--set FIELD=VALUE` override, and [`Scene::to_ron`] writes the fully resolved scene back.
+//! `--set FIELD=VALUE` override, [`Scene::apply_set_midrun`] a script's `Set` step (which
+//! refuses [frozen](is_frozen) settings), and [`Scene::to_ron`] writes the fully resolved scene
+//! back.
 //!
 //! Every problem is reported as a [`Diagnostic`] naming the origin (file path or
 //! `--set ...`), line, column and dotted field path:
@@ -28,7 +30,7 @@ use std::path::Path;
 
 use ron::extensions::Extensions;
 
-use locate::{FieldPath, Outline, Shape, line_col, offset_of, skip_trivia};
+use locate::{Entry, FieldPath, Outline, Shape, line_col, offset_of, skip_trivia};
 pub use memory::MemoryEstimate;
 pub use schema::*;
 pub use validate::{MEMORY_LIMIT, ValueError};
@@ -93,18 +95,21 @@ pub enum DiagnosticKind {
     Type,
     /// A value is outside its allowed range, or breaks a cross-field rule or the memory limit.
     Range,
-    /// A `--set` assignment is malformed, names no field, or names a list.
+    /// A `--set` assignment or `Set` step is malformed, names no field, or names a list.
     Assignment,
+    /// A `Set` step (or [`Scene::apply_set_midrun`]) names a setting that cannot change
+    /// mid-run (see [`is_frozen`]).
+    Frozen,
 }
 
 /// One problem, located in a scene file or a `--set` assignment.
 ///
 /// Displays as `ORIGIN:LINE:COLUMN: MESSAGE`, where MESSAGE begins with the field path.
 /// For `--set` assignments ORIGIN is `--set FIELD=VALUE`, LINE is 1 and COLUMN counts
-/// characters of `FIELD=VALUE`.
+/// characters of `FIELD=VALUE`; for [`Scene::apply_set_midrun`] ORIGIN is `Set FIELD=VALUE`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// The file path, or `--set FIELD=VALUE`.
+    /// The file path, `--set FIELD=VALUE`, or `Set FIELD=VALUE`.
     pub origin: String,
     /// 1-based line.
     pub line: usize,
@@ -201,7 +206,7 @@ impl Scene {
         let mut scene = self.clone();
         let mut applied = Vec::with_capacity(assignments.len());
         for assignment in assignments {
-            let assignment = Assignment::parse(assignment.as_ref())?;
+            let assignment = Assignment::parse(assignment.as_ref(), Via::Option)?;
             scene = scene.with_assignment(&assignment)?;
             applied.push(assignment);
         }
@@ -219,20 +224,107 @@ impl Scene {
         Ok(())
     }
 
+    /// Applies a script's `Set { field, value }` step to the scene of a running run.
+    ///
+    /// Like [`Scene::apply_set`] (`FIELD=VALUE`, VALUE in RON, the whole scene validated
+    /// afterwards, the scene unchanged on error), but a [frozen](is_frozen) field is refused
+    /// with a [`DiagnosticKind::Frozen`] diagnostic that says why, e.g. `architecture.total_nodes
+    /// cannot change mid-run: it fixes the graph and parameter shapes; start a new run
+    /// instead`. The script's other `Set` steps are not replayed. Diagnostics have the origin
+    /// `Set FIELD=VALUE`.
+    pub fn apply_set_midrun(&mut self, field: &str, value: &str) -> Result<(), SceneError> {
+        let text = format!("{}={}", field.trim(), value.trim());
+        let a = Assignment::parse(&text, Via::Step)?;
+        if let Some(message) = frozen_message(&a.path) {
+            let mut d = a.diagnostic(1, message);
+            d.kind = DiagnosticKind::Frozen;
+            return Err(SceneError::Invalid(vec![d]));
+        }
+        let scene = self.with_assignment(&a)?;
+        if let Err(errors) = scene.validate_with(false) {
+            let diagnostics = errors.iter().map(|e| a.range_diagnostic(e)).collect();
+            return Err(SceneError::Invalid(diagnostics));
+        }
+        *self = scene;
+        Ok(())
+    }
+
+    /// Replays the script's `Set` steps in order on a copy of the scene and reports each one
+    /// that names no settable field (at `script[i].field`) or whose value does not parse (at
+    /// `script[i].value`). With `check_values` (only meaningful when the scene itself is
+    /// valid), each step's result is validated too. Steps whose field is malformed or frozen
+    /// are skipped: the range checks report them.
+    pub(super) fn replay_set_steps(&self, check_values: bool) -> Vec<ValueError> {
+        let mut errors = Vec::new();
+        let mut working: Option<Scene> = None;
+        for (i, step) in self.script.iter().enumerate() {
+            let Step::Set { field, value } = step else {
+                continue;
+            };
+            if check_set_field(field).is_err() || value.trim().is_empty() {
+                continue;
+            }
+            let working = working.get_or_insert_with(|| Scene {
+                script: Scene::default().script,
+                ..self.clone()
+            });
+            let field_error = |message: String| ValueError {
+                path: format!("script[{i}].field"),
+                value: format!("{field:?}"),
+                message,
+                related: Vec::new(),
+            };
+            let value_error = |message: String| ValueError {
+                path: format!("script[{i}].value"),
+                value: format!("{value:?}"),
+                message,
+                related: Vec::new(),
+            };
+            let text = format!("{}={}", field.trim(), value.trim());
+            let a = match Assignment::parse(&text, Via::Step) {
+                Ok(a) => a,
+                Err(e) => {
+                    errors.extend(
+                        e.diagnostics()
+                            .iter()
+                            .map(|d| field_error(d.message.clone())),
+                    );
+                    continue;
+                }
+            };
+            let resolved = working.to_ron();
+            if let Err(message) = settable(&resolved, &Outline::of(&resolved), &a) {
+                errors.push(field_error(message));
+                continue;
+            }
+            match working.with_assignment(&a) {
+                Err(e) => {
+                    errors.extend(
+                        e.diagnostics()
+                            .iter()
+                            .map(|d| value_error(d.message.clone())),
+                    );
+                }
+                Ok(next) => {
+                    if check_values {
+                        if let Err(invalid) = next.validate_with(false) {
+                            errors.extend(invalid.iter().map(|e| value_error(e.to_string())));
+                            continue;
+                        }
+                    }
+                    *working = next;
+                }
+            }
+        }
+        errors
+    }
+
     /// Splices the assignment's value into the resolved text and reparses it.
     fn with_assignment(&self, a: &Assignment) -> Result<Scene, SceneError> {
         let text = self.to_ron();
         let outline = Outline::of(&text);
         let fail = |message: String| SceneError::Invalid(vec![a.diagnostic(1, message)]);
-        let Some(entry) = outline.find(&a.path) else {
-            return Err(fail(no_such_field(&text, &outline, &a.path)));
-        };
-        if entry.shape == Shape::List {
-            return Err(fail(format!(
-                "{}: a list cannot be set with --set; edit the scene file instead",
-                a.path
-            )));
-        }
+        let entry = settable(&text, &outline, a).map_err(fail)?;
         let value = if text[entry.value.clone()].starts_with('"') && !looks_like_string(&a.value) {
             ron::to_string(&a.value).expect("a string always serialises")
         } else {
@@ -260,12 +352,84 @@ impl Scene {
     }
 }
 
+/// The entry `a` assigns to in the resolved scene `text`, or why there is none.
+fn settable<'o>(text: &str, outline: &'o Outline, a: &Assignment) -> Result<&'o Entry, String> {
+    let Some(entry) = outline.find(&a.path) else {
+        return Err(no_such_field(text, outline, &a.path, a.via));
+    };
+    if entry.shape == Shape::List {
+        return Err(format!(
+            "{}: a list cannot be set with {}; edit the scene file instead",
+            a.path,
+            a.via.name()
+        ));
+    }
+    Ok(entry)
+}
+
+/// Whether the setting at `path` (a dotted field path such as `architecture.total_nodes`) is
+/// fixed when a run starts, so a script's `Set` step may not change it.
+///
+/// Frozen: `name`, `seed`, and everything under `architecture`, `resolution`, `graph`,
+/// `adapter`, `encodings`, `data`, `schedule` and `script` (and the whole scene, path `""`).
+/// Everything under `forward`, `radiation`, `loss` and `training` may change between steps.
+/// A path that is not a field path, or names no known section, is not frozen (whether it
+/// exists is checked when it is applied).
+pub fn is_frozen(path: &str) -> bool {
+    FieldPath::parse(path.trim()).is_some_and(|p| frozen_reason(&p).is_some())
+}
+
+/// Why the setting at `path` cannot change mid-run; `None` if it can.
+fn frozen_reason(path: &FieldPath) -> Option<&'static str> {
+    let Some(locate::Seg::Field(section)) = path.0.first() else {
+        return Some("it is the whole scene");
+    };
+    Some(match section.as_str() {
+        "name" => "it names the run's output directory and reports",
+        "seed" => "every random stream was drawn from it when the run started",
+        "architecture" => "it fixes the graph and parameter shapes",
+        "resolution" => "it fixes the lookup tables and the range of every parameter index",
+        "graph" => "the static graph is built when the run starts",
+        "adapter" => "the input adapter's weights are drawn when the run starts",
+        "encodings" => "the class encodings are fixed when the run starts",
+        "data" => "the dataset is loaded when the run starts",
+        "schedule" => "the executor, threads and replicas are fixed when the run starts",
+        "script" => "the script is already running",
+        _ => return None,
+    })
+}
+
+/// The full "cannot change mid-run" message for a frozen `path`.
+fn frozen_message(path: &FieldPath) -> Option<String> {
+    frozen_reason(path)
+        .map(|reason| format!("{path} cannot change mid-run: {reason}; start a new run instead"))
+}
+
+/// The checks of a `Set` step's `field` that need no scene: a dotted field path without list
+/// indices, and not frozen. The message fits after `script[i].field = "...": `.
+pub(super) fn check_set_field(field: &str) -> Result<(), String> {
+    let field = field.trim();
+    if field.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    let Some(path) = FieldPath::parse(field) else {
+        return Err("must be a dotted field path, e.g. training.learning_rate_phase".to_string());
+    };
+    if path.has_index() {
+        return Err("list elements cannot be set; edit the scene file instead".to_string());
+    }
+    match frozen_message(&path) {
+        Some(message) => Err(message),
+        None => Ok(()),
+    }
+}
+
 fn looks_like_string(value: &str) -> bool {
     value.starts_with('"') || value.starts_with("r\"") || value.starts_with("r#")
 }
 
 /// The "no such field" message for `path`, listing what exists at its nearest parent.
-fn no_such_field(text: &str, outline: &Outline, path: &FieldPath) -> String {
+fn no_such_field(text: &str, outline: &Outline, path: &FieldPath, via: Via) -> String {
     let Some(parent) = outline.nearest(path) else {
         return format!("no such field `{path}`");
     };
@@ -287,8 +451,9 @@ fn no_such_field(text: &str, outline: &Outline, path: &FieldPath) -> String {
             )
         }
         Shape::List => format!(
-            "no such field `{path}`: {parent_name} is a list and cannot be set with --set; \
-             edit the scene file instead"
+            "no such field `{path}`: {parent_name} is a list and cannot be set with {}; \
+             edit the scene file instead",
+            via.name()
         ),
         _ => format!(
             "no such field `{path}`: {parent_name} is `{}`, which has no fields",
@@ -297,11 +462,30 @@ fn no_such_field(text: &str, outline: &Outline, path: &FieldPath) -> String {
     }
 }
 
-/// One parsed `--set FIELD=VALUE`.
+/// Where an assignment comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// A `--set FIELD=VALUE` option.
+    Option,
+    /// A script's `Set` step, applied mid-run.
+    Step,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Option => "--set",
+            Via::Step => "Set",
+        }
+    }
+}
+
+/// One parsed `--set FIELD=VALUE` (or `Set` step).
 #[derive(Debug)]
 struct Assignment {
-    /// `FIELD=VALUE` as given (trimmed); the origin is `--set {text}`.
+    /// `FIELD=VALUE` as given (trimmed); the origin is `--set {text}` (or `Set {text}`).
     text: String,
+    via: Via,
     path: FieldPath,
     value: String,
     /// 1-based column of VALUE in `text`.
@@ -309,11 +493,11 @@ struct Assignment {
 }
 
 impl Assignment {
-    fn parse(raw: &str) -> Result<Assignment, SceneError> {
+    fn parse(raw: &str, via: Via) -> Result<Assignment, SceneError> {
         let text = raw.trim().to_string();
         let fail = |column: usize, path: &str, message: String| {
             SceneError::Invalid(vec![Diagnostic {
-                origin: format!("--set {text}"),
+                origin: format!("{} {text}", via.name()),
                 line: 1,
                 column,
                 path: path.to_string(),
@@ -346,7 +530,8 @@ impl Assignment {
                 1,
                 field,
                 format!(
-                    "{field}: list elements cannot be set with --set; edit the scene file instead"
+                    "{field}: list elements cannot be set with {}; edit the scene file instead",
+                    via.name()
                 ),
             ));
         }
@@ -365,11 +550,12 @@ impl Assignment {
             path,
             value_column,
             text,
+            via,
         })
     }
 
     fn origin(&self) -> String {
-        format!("--set {}", self.text)
+        format!("{} {}", self.via.name(), self.text)
     }
 
     fn diagnostic(&self, column: usize, message: String) -> Diagnostic {
@@ -543,6 +729,9 @@ fn ron_diagnostic(text: &str, error: &ron::error::SpannedError, site: &dyn Site)
         let message = "syntax error: the scene is empty; write `()` for all defaults".to_string();
         return site.at(text, 0, String::new(), DiagnosticKind::Syntax, message);
     }
+    if let Some(d) = bare_variant_diagnostic(text, &outline, raw, error, site) {
+        return d;
+    }
     let (kind, offset, path, message) = match &error.code {
         E::NoSuchStructField {
             expected, found, ..
@@ -645,6 +834,43 @@ fn ron_diagnostic(text: &str, error: &ron::error::SpannedError, site: &dyn Site)
         }
     };
     site.at(text, offset, path.to_string(), kind, message)
+}
+
+/// A variant with fields written without parentheses (`Train`, `Immediate`): ron stops
+/// just after the name, expecting `(`. Points at the name and says what to write.
+fn bare_variant_diagnostic(
+    text: &str,
+    outline: &Outline,
+    raw: usize,
+    error: &ron::error::SpannedError,
+    site: &dyn Site,
+) -> Option<Diagnostic> {
+    if !matches!(error.code, ron::error::Error::ExpectedStructLike) {
+        return None;
+    }
+    let entry = outline
+        .entries
+        .iter()
+        .filter(|e| {
+            e.closed
+                && e.shape == Shape::Atom
+                && e.name.is_some()
+                && e.value.end <= raw
+                && skip_trivia(text, e.value.end) >= raw
+        })
+        .max_by_key(|e| e.value.end)?;
+    let name = &text[entry.value.clone()];
+    let path = entry.path.to_string();
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    };
+    let message = format!(
+        "{prefix}invalid value: `{name}` needs parentheses here: write `{name}()` for its \
+         defaults, or `{name}(field: value, ...)`"
+    );
+    Some(site.at(text, entry.value.start, path, DiagnosticKind::Type, message))
 }
 
 /// Lower-cases the first letter of a ron message ("Expected comma" -> "expected comma").

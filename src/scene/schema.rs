@@ -3,7 +3,7 @@
 //! Each struct rejects unknown fields and fills absent fields from its `Default`, so a scene
 //! only names what it changes. Fields of enum variants (`Layered(cardinality: 8)`) have
 //! defaults too, except those without a sensible one (`EdgeList` path, `Idx` dir, `Explicit`
-//! tables, `Evaluate` split). Ranges are checked by [`super::validate`], not here.
+//! tables, `Evaluate` split, `Checkpoint` / `Restore` path, `Set` field and value). Ranges are checked by [`super::validate`], not here.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,8 @@ pub struct Scene {
     pub radiation: Radiation,
     /// Logits and loss (SPEC 6).
     pub loss: Loss,
+    /// Credit assignment and the discrete update (SPEC 7).
+    pub training: Training,
     /// Image to (phase, magnitude) adapter (SPEC 8).
     pub adapter: Adapter,
     /// Class encodings (SPEC 9).
@@ -50,6 +52,7 @@ impl Default for Scene {
             forward: Forward::default(),
             radiation: Radiation::default(),
             loss: Loss::default(),
+            training: Training::default(),
             adapter: Adapter::default(),
             encodings: Encodings::default(),
             data: Data::default(),
@@ -290,6 +293,111 @@ impl Default for Loss {
     }
 }
 
+/// Credit assignment and the discrete update (SPEC 7); used by `Train` steps only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Training {
+    /// η_φ: phase learning rate.
+    pub learning_rate_phase: f32,
+    /// η_μ: magnitude learning rate.
+    pub learning_rate_magnitude: f32,
+    /// How update requests turn into index steps.
+    pub update: UpdateSetting,
+    /// How the magnitude gradient is chained (exact derivative or the prototype's surrogate).
+    pub gradient: GradientSetting,
+    /// Weight of the hidden credit; 0 disables hidden credit.
+    pub hidden_credit_weight: f32,
+    /// Average gradients over several samples before stepping (`None` = every sample).
+    pub gradient_accumulation: Option<GradientAccumulationSetting>,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Training {
+            learning_rate_phase: 0.015,
+            learning_rate_magnitude: 0.012,
+            update: UpdateSetting::default(),
+            gradient: GradientSetting::Exact,
+            hidden_credit_weight: 1.0,
+            gradient_accumulation: None,
+        }
+    }
+}
+
+/// The discrete update rule (SPEC 7).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum UpdateSetting {
+    /// Per-node, per-dimension accumulators; a dimension steps by sign(acc) once
+    /// |acc| >= threshold, and its accumulator resets.
+    Accumulate {
+        /// The accumulation threshold.
+        #[serde(default = "default_accumulate_threshold")]
+        threshold: f32,
+    },
+    /// Step by sign(r) wherever the request |r| >= threshold; no accumulators.
+    Immediate {
+        /// The request threshold.
+        #[serde(default = "default_immediate_threshold")]
+        threshold: f32,
+    },
+}
+
+impl Default for UpdateSetting {
+    fn default() -> Self {
+        UpdateSetting::Accumulate {
+            threshold: default_accumulate_threshold(),
+        }
+    }
+}
+
+fn default_accumulate_threshold() -> f32 {
+    0.01
+}
+
+fn default_immediate_threshold() -> f32 {
+    0.1
+}
+
+/// How the magnitude gradient is chained to index space (SPEC 7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GradientSetting {
+    /// gμ uses A', the derivative of the magnitude table.
+    #[default]
+    Exact,
+    /// gμ uses A itself, as the prototype did.
+    Reference,
+}
+
+/// Gradient accumulation over several samples (SPEC 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GradientAccumulationSetting {
+    /// Samples whose gradients are averaged before one update.
+    pub steps: u32,
+    /// Factor applied to the average.
+    pub scaling: AccumulationScalingSetting,
+}
+
+impl Default for GradientAccumulationSetting {
+    fn default() -> Self {
+        GradientAccumulationSetting {
+            steps: 8,
+            scaling: AccumulationScalingSetting::Sqrt,
+        }
+    }
+}
+
+/// The factor applied to accumulated, averaged gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccumulationScalingSetting {
+    /// Multiply the average by √steps.
+    #[default]
+    Sqrt,
+    /// Use the plain average.
+    Unscaled,
+}
+
 /// The fixed random input adapter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -453,4 +561,36 @@ pub enum Step {
         #[serde(default)]
         samples: Option<u32>,
     },
+    /// Online training: one sample at a time (forward, loss, credit, update), in an order drawn
+    /// from the `order` stream, with adapter dropout.
+    Train {
+        /// Passes over the training samples.
+        #[serde(default = "default_epochs")]
+        epochs: u32,
+        /// Samples visited per epoch (`None` = the whole training split).
+        #[serde(default)]
+        samples_per_epoch: Option<u32>,
+    },
+    /// Writes a checkpoint; a relative path lives in the run's output directory.
+    Checkpoint {
+        /// The checkpoint file (`.ckpt` by convention).
+        path: String,
+    },
+    /// Continues from a checkpoint; a relative path lives in the run's output directory.
+    Restore {
+        /// The checkpoint file.
+        path: String,
+    },
+    /// Changes one scene setting between steps, like `--set FIELD=VALUE`; fields that fix
+    /// the run's shape (see [`super::is_frozen`]) are refused.
+    Set {
+        /// Dotted field path, e.g. `training.learning_rate_phase`.
+        field: String,
+        /// The new value in RON, e.g. `"0.01"` or `"Immediate(threshold: 0.1)"`.
+        value: String,
+    },
+}
+
+fn default_epochs() -> u32 {
+    1
 }

@@ -572,6 +572,23 @@ fn to_ron_round_trips() {
         )
         .unwrap(),
         parse("(encodings: Separated(seed: 7))", ORIGIN).unwrap(),
+        parse(
+            r#"(training: (learning_rate_phase: 0.02, learning_rate_magnitude: 0.5,
+                update: Immediate(threshold: 0.25), gradient: Reference,
+                hidden_credit_weight: 0, gradient_accumulation: (steps: 16, scaling: Unscaled)),
+              script: [
+                Train(epochs: 2, samples_per_epoch: 500),
+                Evaluate(split: Test),
+                Set(field: "training.learning_rate_phase", value: "0.01"),
+                Set(field: "training.update", value: "Accumulate(threshold: 0.05)"),
+                Train(),
+                Checkpoint(path: "model.ckpt"),
+                Restore(path: "dir/\"q\".ckpt"),
+              ])"#,
+            ORIGIN,
+        )
+        .unwrap(),
+        parse("(training: (gradient_accumulation: Some(())))", ORIGIN).unwrap(),
     ];
     for scene in scenes {
         let text = scene.to_ron();
@@ -620,9 +637,9 @@ fn memory_estimate_rejects_a_huge_scene() {
     assert_at(&d, 3, 16, "adapter.hidden", DiagnosticKind::Range);
     assert_eq!(
         d.to_string(),
-        "scenes/t.ron:3:16: adapter.hidden = 16384: estimated memory 196.7 GiB exceeds the \
+        "scenes/t.ron:3:16: adapter.hidden = 16384: estimated memory 196.8 GiB exceeds the \
          16.0 GiB limit; biggest parts: adapter weights 196.4 GiB, node phasors 122.1 MiB, \
-         activations 68.7 MiB"
+         update accumulators 122.1 MiB"
     );
 }
 
@@ -696,10 +713,41 @@ fn doc_ron_blocks() -> Vec<&'static str> {
 #[test]
 fn doc_examples_parse_and_state_the_defaults() {
     let blocks = doc_ron_blocks();
-    assert_eq!(blocks.len(), 3);
+    assert_eq!(blocks.len(), 4);
+    // The training script example.
+    let training = parse(blocks[1], "doc").unwrap();
+    assert_eq!(training.training.learning_rate_phase, 0.02);
+    assert_eq!(
+        training.script,
+        [
+            Step::Train {
+                epochs: 2,
+                samples_per_epoch: None
+            },
+            Step::Evaluate {
+                split: Split::Test,
+                samples: None
+            },
+            Step::Set {
+                field: "training.learning_rate_phase".into(),
+                value: "0.01".into()
+            },
+            Step::Train {
+                epochs: 1,
+                samples_per_epoch: None
+            },
+            Step::Evaluate {
+                split: Split::Test,
+                samples: None
+            },
+            Step::Checkpoint {
+                path: "model.ckpt".into()
+            },
+        ]
+    );
     assert_eq!(parse(blocks[0], "doc").unwrap(), Scene::default());
     // The complete example writes every default except the fields its comments name.
-    let example = parse(blocks[1], "doc").unwrap();
+    let example = parse(blocks[2], "doc").unwrap();
     let mut expected = Scene {
         name: "example".into(),
         seed: 42,
@@ -713,7 +761,7 @@ fn doc_examples_parse_and_state_the_defaults() {
         samples: Some(500),
     }];
     assert_eq!(example, expected);
-    parse(blocks[2], "doc").unwrap();
+    parse(blocks[3], "doc").unwrap();
 }
 
 #[test]
@@ -725,4 +773,515 @@ fn integers_for_floats_and_underscores() {
     .unwrap();
     assert_eq!(scene.forward.decay, 1.0);
     assert_eq!(scene.architecture.total_nodes, 1000);
+}
+
+#[test]
+fn training_defaults_are_the_specs() {
+    let t = Scene::default().training;
+    assert_eq!(t.learning_rate_phase, 0.015);
+    assert_eq!(t.learning_rate_magnitude, 0.012);
+    assert_eq!(t.update, UpdateSetting::Accumulate { threshold: 0.01 });
+    assert_eq!(t.gradient, GradientSetting::Exact);
+    assert_eq!(t.hidden_credit_weight, 1.0);
+    assert_eq!(t.gradient_accumulation, None);
+    assert_eq!(t, Training::default());
+    // Variant and struct fields default too.
+    let scene = parse(
+        "(training: (update: Immediate(), gradient: Reference, gradient_accumulation: ()))",
+        ORIGIN,
+    )
+    .unwrap();
+    assert_eq!(
+        scene.training.update,
+        UpdateSetting::Immediate { threshold: 0.1 }
+    );
+    assert_eq!(scene.training.gradient, GradientSetting::Reference);
+    assert_eq!(
+        scene.training.gradient_accumulation,
+        Some(GradientAccumulationSetting {
+            steps: 8,
+            scaling: AccumulationScalingSetting::Sqrt
+        })
+    );
+    let scene = parse(
+        "(training: (update: Accumulate(), gradient_accumulation: Some((steps: 4, scaling: \
+         Unscaled))))",
+        ORIGIN,
+    )
+    .unwrap();
+    assert_eq!(
+        scene.training.update,
+        UpdateSetting::Accumulate { threshold: 0.01 }
+    );
+    assert_eq!(
+        scene.training.gradient_accumulation,
+        Some(GradientAccumulationSetting {
+            steps: 4,
+            scaling: AccumulationScalingSetting::Unscaled
+        })
+    );
+    assert_eq!(Scene::default().script, SCENE_DEFAULT_SCRIPT);
+}
+
+const SCENE_DEFAULT_SCRIPT: [Step; 1] = [Step::Evaluate {
+    split: Split::Test,
+    samples: None,
+}];
+
+#[test]
+fn training_range_errors_are_positioned() {
+    let text = "(\n  training: (\n    learning_rate_phase: 0,\n    learning_rate_magnitude: 101,\n    \
+                update: Immediate(threshold: 1001),\n    hidden_credit_weight: -1,\n    \
+                gradient_accumulation: (steps: 4097),\n  ),\n)";
+    let lines: Vec<String> = errors(text).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "scenes/t.ron:3:5: training.learning_rate_phase = 0.0: must be in (0, 100]",
+            "scenes/t.ron:4:5: training.learning_rate_magnitude = 101.0: must be in (0, 100]",
+            "scenes/t.ron:5:23: training.update.threshold = 1001.0: must be in (0, 1000]",
+            "scenes/t.ron:6:5: training.hidden_credit_weight = -1.0: must be in [0, 1000]",
+            "scenes/t.ron:7:29: training.gradient_accumulation.steps = 4097: must be between 1 \
+             and 4096",
+        ]
+    );
+    let d = one_error("(training: (update: Accumulate(threshold: 0.0)))");
+    assert_at(
+        &d,
+        1,
+        32,
+        "training.update.threshold",
+        DiagnosticKind::Range,
+    );
+    let d = one_error("(training: (gradient_accumulation: Some((steps: 0))))");
+    assert_at(
+        &d,
+        1,
+        42,
+        "training.gradient_accumulation.steps",
+        DiagnosticKind::Range,
+    );
+    let d = one_error("(training: (learning_rate_phase: NaN))");
+    assert!(d.message.ends_with("must be a finite number"), "{d}");
+    // 0 disables hidden credit; the limits themselves are allowed.
+    parse(
+        "(training: (hidden_credit_weight: 0, learning_rate_phase: 100, \
+         update: Immediate(threshold: 1000), gradient_accumulation: (steps: 4096)))",
+        ORIGIN,
+    )
+    .unwrap();
+    let d = one_error("(training: (gradient: Approximate))");
+    assert_at(
+        &d,
+        1,
+        13,
+        "training.gradient",
+        DiagnosticKind::UnknownVariant,
+    );
+    assert!(
+        d.message.ends_with("expected one of Exact, Reference"),
+        "{d}"
+    );
+    let d = one_error("(training: (gradient_accumulation: (steps: 2, scaling: None)))");
+    assert_eq!(d.kind, DiagnosticKind::UnknownVariant, "{d}");
+    assert!(d.message.ends_with("expected one of Sqrt, Unscaled"), "{d}");
+}
+
+#[test]
+fn training_steps_parse() {
+    let text = r#"(script: [
+        Train(),
+        Train(epochs: 3, samples_per_epoch: 100),
+        Evaluate(split: Test),
+        Checkpoint(path: "model.ckpt"),
+        Restore(path: "/abs/model.ckpt"),
+        Set(field: "training.learning_rate_phase", value: "0.01"),
+        Set(field: "training.update", value: "Immediate(threshold: 0.2)"),
+        Set(field: "training.update.threshold", value: "0.3"),
+    ])"#;
+    let scene = parse(text, ORIGIN).unwrap();
+    let set = |field: &str, value: &str| Step::Set {
+        field: field.into(),
+        value: value.into(),
+    };
+    assert_eq!(
+        scene.script,
+        [
+            Step::Train {
+                epochs: 1,
+                samples_per_epoch: None
+            },
+            Step::Train {
+                epochs: 3,
+                samples_per_epoch: Some(100)
+            },
+            Step::Evaluate {
+                split: Split::Test,
+                samples: None
+            },
+            Step::Checkpoint {
+                path: "model.ckpt".into()
+            },
+            Step::Restore {
+                path: "/abs/model.ckpt".into()
+            },
+            set("training.learning_rate_phase", "0.01"),
+            set("training.update", "Immediate(threshold: 0.2)"),
+            set("training.update.threshold", "0.3"),
+        ]
+    );
+    // Parsing does not apply the Set steps.
+    assert_eq!(scene.training, Training::default());
+}
+
+#[test]
+fn training_step_errors_are_positioned() {
+    let text = "(script: [\n  Train(epochs: 0, samples_per_epoch: 0),\n  Train(epochs: 100001),\n  \
+                Checkpoint(path: \"\"),\n  Restore(path: \"\"),\n])";
+    let lines: Vec<String> = errors(text).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "scenes/t.ron:2:9: script[0].epochs = 0: must be between 1 and 100000",
+            "scenes/t.ron:2:20: script[0].samples_per_epoch = 0: must be at least 1",
+            "scenes/t.ron:3:9: script[1].epochs = 100001: must be between 1 and 100000",
+            "scenes/t.ron:4:14: script[2].path = \"\": must not be empty",
+            "scenes/t.ron:5:11: script[3].path = \"\": must not be empty",
+        ]
+    );
+    let d = one_error("(script: [Checkpoint()])");
+    assert_at(&d, 1, 11, "script[0].path", DiagnosticKind::MissingField);
+    let d = one_error("(script: [\n  Evaluate(split: Test),\n  Train,\n])");
+    assert_at(&d, 3, 3, "script[1]", DiagnosticKind::Type);
+    assert_eq!(
+        d.to_string(),
+        "scenes/t.ron:3:3: script[1]: invalid value: `Train` needs parentheses here: write \
+         `Train()` for its defaults, or `Train(field: value, ...)`"
+    );
+    let d = one_error("(training: (update: Immediate))");
+    assert_at(&d, 1, 21, "training.update", DiagnosticKind::Type);
+    let err = Scene::default()
+        .apply_set("training.update=Immediate")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--set training.update=Immediate:1:17: training.update: invalid value: `Immediate` \
+         needs parentheses here: write `Immediate()` for its defaults, or \
+         `Immediate(field: value, ...)`"
+    );
+}
+
+/// Three steps, then the `Set` step under test at `script[3]` (line 5, `field` at column 9,
+/// `value` at column 9 of line 6).
+fn set_step_scene(field: &str, value: &str) -> String {
+    format!(
+        "(script: [\n    Train(),\n    Evaluate(split: Test),\n    Checkpoint(path: \"a.ckpt\"),\n    \
+         Set(field: {field:?},\n        value: {value:?}),\n])"
+    )
+}
+
+#[test]
+fn set_steps_are_checked_at_load() {
+    let text = set_step_scene("training.learning_rate_phase", "0.02");
+    parse(&text, ORIGIN).unwrap();
+    // Unknown path.
+    let d = one_error(&set_step_scene("training.learning_rate", "0.02"));
+    assert_at(&d, 5, 9, "script[3].field", DiagnosticKind::Range);
+    assert_eq!(
+        d.to_string(),
+        "scenes/t.ron:5:9: script[3].field = \"training.learning_rate\": no such field \
+         `training.learning_rate`; fields of `training` are: learning_rate_phase, \
+         learning_rate_magnitude, update, gradient, hidden_credit_weight, gradient_accumulation"
+    );
+    // Frozen path.
+    let d = one_error(&set_step_scene("architecture.total_nodes", "2000"));
+    assert_at(&d, 5, 9, "script[3].field", DiagnosticKind::Range);
+    assert_eq!(
+        d.to_string(),
+        "scenes/t.ron:5:9: script[3].field = \"architecture.total_nodes\": \
+         architecture.total_nodes cannot change mid-run: it fixes the graph and parameter \
+         shapes; start a new run instead"
+    );
+    for frozen in [
+        "name",
+        "seed",
+        "resolution.phase_bins",
+        "graph",
+        "graph.cardinality",
+        "adapter.dropout",
+        "encodings",
+        "data.train_limit",
+        "schedule.threads",
+        "script",
+    ] {
+        let d = one_error(&set_step_scene(frozen, "1"));
+        assert_eq!(d.path, "script[3].field");
+        assert!(
+            d.message
+                .contains(&format!("{frozen} cannot change mid-run: ")),
+            "{d}"
+        );
+    }
+    // Malformed and empty.
+    let d = one_error(&set_step_scene("training..update", "1"));
+    assert_eq!(
+        d.to_string(),
+        "scenes/t.ron:5:9: script[3].field = \"training..update\": must be a dotted field \
+         path, e.g. training.learning_rate_phase"
+    );
+    let all = errors(&set_step_scene("", " "));
+    let got: Vec<String> = all.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "scenes/t.ron:5:9: script[3].field = \"\": must not be empty",
+            "scenes/t.ron:6:9: script[3].value = \" \": must not be empty",
+        ]
+    );
+    // Bad values: out of range, wrong type, unknown variant.
+    let d = one_error(&set_step_scene("loss.temperature", "0"));
+    assert_at(&d, 6, 9, "script[3].value", DiagnosticKind::Range);
+    assert_eq!(
+        d.to_string(),
+        "scenes/t.ron:6:9: script[3].value = \"0\": loss.temperature = 0.0: must be in (0, 1000]"
+    );
+    let d = one_error(&set_step_scene("training.learning_rate_phase", "fast"));
+    assert_eq!(
+        d.to_string(),
+        "scenes/t.ron:6:9: script[3].value = \"fast\": training.learning_rate_phase: invalid \
+         value: expected float, found `fast`"
+    );
+    let d = one_error(&set_step_scene("training.gradient", "Approximate"));
+    assert_eq!(d.path, "script[3].value");
+    assert!(
+        d.message.contains("expected one of Exact, Reference"),
+        "{d}"
+    );
+    // Cross-field rules are checked against the scene as it is at that step.
+    let d = one_error(&set_step_scene("forward.target_active", "1001"));
+    assert!(
+        d.message
+            .ends_with("forward.target_active = 1001: must be between 1 and total_nodes (1000)"),
+        "{d}"
+    );
+}
+
+#[test]
+fn set_steps_see_the_earlier_set_steps() {
+    let ok = r#"(script: [
+        Set(field: "training.gradient_accumulation", value: "(steps: 4)"),
+        Set(field: "training.gradient_accumulation.steps", value: "16"),
+        Set(field: "training.update", value: "Immediate()"),
+        Set(field: "training.update.threshold", value: "0.5"),
+        Set(field: "training.gradient_accumulation", value: "None"),
+        Train(),
+    ])"#;
+    let scene = parse(ok, ORIGIN).unwrap();
+    assert_eq!(
+        scene.training,
+        Training::default(),
+        "parsing applies nothing"
+    );
+    // A field that only exists after an earlier Set is unknown before it.
+    let bad = r#"(script: [
+        Set(field: "training.gradient_accumulation.steps", value: "16"),
+        Set(field: "training.gradient_accumulation", value: "(steps: 4)"),
+        Set(field: "training.gradient_accumulation.steps", value: "5000"),
+    ])"#;
+    let lines: Vec<String> = errors(bad).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "scenes/t.ron:2:13: script[0].field = \"training.gradient_accumulation.steps\": no \
+             such field `training.gradient_accumulation.steps`: \
+             `training.gradient_accumulation` is `None`, which has no fields",
+            "scenes/t.ron:4:60: script[2].value = \"5000\": \
+             training.gradient_accumulation.steps = 5000: must be between 1 and 4096",
+        ]
+    );
+    // --set overrides are applied before the Set steps are replayed.
+    let mut scene = parse(ok, ORIGIN).unwrap();
+    scene.apply_set("training.learning_rate_phase=0.5").unwrap();
+    let mut small = parse(
+        "(script: [Set(field: \"forward.target_active\", value: \"800\")])",
+        ORIGIN,
+    )
+    .unwrap();
+    let err = small.apply_set("architecture.total_nodes=500").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--set architecture.total_nodes=500:1:26: script[0].value = \"800\": \
+         forward.target_active = 800: must be between 1 and total_nodes (500)"
+    );
+}
+
+#[test]
+fn is_frozen_lists_the_run_shape() {
+    for path in [
+        "",
+        "name",
+        "seed",
+        "architecture",
+        "architecture.total_nodes",
+        "resolution.magnitude_bins",
+        "graph.layers",
+        "adapter",
+        "encodings.seed",
+        "data.source.dir",
+        "schedule.executor",
+        "schedule.eval_replicas",
+        "script",
+        " architecture.vector_dim ",
+    ] {
+        assert!(is_frozen(path), "{path}");
+    }
+    for path in [
+        "forward",
+        "forward.tau.min",
+        "radiation.cache.enabled",
+        "loss.temperature",
+        "training",
+        "training.update.threshold",
+        "training.gradient_accumulation.steps",
+        "colour",
+        "not a path",
+    ] {
+        assert!(!is_frozen(path), "{path}");
+    }
+}
+
+#[test]
+fn apply_set_midrun_changes_only_unfrozen_settings() {
+    let mut scene = parse(SCENE, ORIGIN).unwrap();
+    scene
+        .apply_set_midrun("training.learning_rate_phase", "0.01")
+        .unwrap();
+    assert_eq!(scene.training.learning_rate_phase, 0.01);
+    scene
+        .apply_set_midrun("training.update", "Immediate(threshold: 0.2)")
+        .unwrap();
+    assert_eq!(
+        scene.training.update,
+        UpdateSetting::Immediate { threshold: 0.2 }
+    );
+    scene
+        .apply_set_midrun(
+            "training.gradient_accumulation",
+            "(steps: 4, scaling: Unscaled)",
+        )
+        .unwrap();
+    scene
+        .apply_set_midrun("training.gradient_accumulation.steps", "2")
+        .unwrap();
+    assert_eq!(
+        scene.training.gradient_accumulation,
+        Some(GradientAccumulationSetting {
+            steps: 2,
+            scaling: AccumulationScalingSetting::Unscaled
+        })
+    );
+    scene.apply_set_midrun("forward.decay", "0.5").unwrap();
+    scene.apply_set_midrun("radiation.top_k", "8").unwrap();
+    scene.apply_set_midrun("loss.temperature", "2").unwrap();
+    assert_eq!(
+        (
+            scene.forward.decay,
+            scene.radiation.top_k,
+            scene.loss.temperature
+        ),
+        (0.5, 8, 2.0)
+    );
+    let before = scene.clone();
+    // Frozen.
+    let err = scene
+        .apply_set_midrun("architecture.total_nodes", "2000")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Set architecture.total_nodes=2000:1:1: architecture.total_nodes cannot change mid-run: \
+         it fixes the graph and parameter shapes; start a new run instead"
+    );
+    assert_eq!(err.diagnostics()[0].kind, DiagnosticKind::Frozen);
+    assert_eq!(err.diagnostics()[0].path, "architecture.total_nodes");
+    let err = scene.apply_set_midrun("schedule.threads", "1").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "schedule.threads cannot change mid-run: the executor, threads and replicas are \
+             fixed when the run starts"
+        ),
+        "{err}"
+    );
+    // Unknown path.
+    let err = scene
+        .apply_set_midrun("training.learning_rate", "0.1")
+        .unwrap_err();
+    assert_eq!(err.diagnostics()[0].kind, DiagnosticKind::Assignment);
+    assert!(
+        err.to_string().starts_with(
+            "Set training.learning_rate=0.1:1:1: no such field `training.learning_rate`; \
+             fields of `training` are: learning_rate_phase,"
+        ),
+        "{err}"
+    );
+    // Bad values.
+    let err = scene
+        .apply_set_midrun("training.learning_rate_phase", "0")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Set training.learning_rate_phase=0:1:30: training.learning_rate_phase = 0.0: must be \
+         in (0, 100]"
+    );
+    assert_eq!(err.diagnostics()[0].kind, DiagnosticKind::Range);
+    let err = scene
+        .apply_set_midrun("training.hidden_credit_weight", "lots")
+        .unwrap_err();
+    assert_eq!(err.diagnostics()[0].kind, DiagnosticKind::Type);
+    assert_eq!(err.diagnostics()[0].path, "training.hidden_credit_weight");
+    let err = scene.apply_set_midrun("loss.temperature", "").unwrap_err();
+    assert!(err.to_string().contains("missing VALUE"), "{err}");
+    let err = scene.apply_set_midrun("script", "[]").unwrap_err();
+    assert_eq!(err.diagnostics()[0].kind, DiagnosticKind::Frozen);
+    assert_eq!(scene, before, "a refused Set leaves the scene unchanged");
+}
+
+#[test]
+fn apply_set_midrun_does_not_replay_the_scripts_set_steps() {
+    // At load, step 1 is valid (accumulation is on); once step 2 has run, replaying step 1
+    // against the current scene would fail, so a running scene must not replay it.
+    let mut scene = parse(
+        r#"(
+            training: (gradient_accumulation: (steps: 4)),
+            script: [
+                Set(field: "training.gradient_accumulation.steps", value: "8"),
+                Set(field: "training.gradient_accumulation", value: "None"),
+            ],
+        )"#,
+        ORIGIN,
+    )
+    .unwrap();
+    for step in scene.script.clone() {
+        let Step::Set { field, value } = step else {
+            unreachable!()
+        };
+        scene.apply_set_midrun(&field, &value).unwrap();
+    }
+    assert_eq!(scene.training.gradient_accumulation, None);
+}
+
+#[test]
+fn memory_estimate_counts_update_accumulators() {
+    let scene = Scene::default();
+    let estimate = scene.memory_estimate();
+    assert_eq!(estimate.part("update accumulators"), 1000 * 5 * 2 * 4);
+    assert_eq!(estimate.part("gradient sums"), 0);
+    let scene = parse("(training: (gradient_accumulation: (steps: 8)))", ORIGIN).unwrap();
+    assert_eq!(
+        scene.memory_estimate().part("gradient sums"),
+        1000 * 5 * 2 * 4
+    );
+    assert_eq!(
+        scene.memory_estimate().total,
+        estimate.total + 1000 * 5 * 2 * 4
+    );
 }

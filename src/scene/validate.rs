@@ -42,11 +42,25 @@ impl Scene {
     ///
     /// When every range holds, the [`Scene::memory_estimate`] is checked against
     /// [`MEMORY_LIMIT`] as well, so an oversized scene is rejected before anything allocates.
+    ///
+    /// `Set` steps are checked in order against the scene as the earlier `Set` steps leave it:
+    /// the field must exist there and not be [frozen](super::is_frozen), and the value must
+    /// parse and (when the rest of the scene is valid) give a valid scene.
     pub fn validate(&self) -> Result<(), Vec<ValueError>> {
+        self.validate_with(true)
+    }
+
+    /// [`Scene::validate`], optionally without replaying the script's `Set` steps (a run
+    /// applying a `Set` mid-run must not re-check the steps it has already run).
+    pub(super) fn validate_with(&self, replay_sets: bool) -> Result<(), Vec<ValueError>> {
         let mut c = Checker::default();
         c.scene(self);
         if c.errors.is_empty() {
             c.memory(self);
+        }
+        if replay_sets {
+            let base_valid = c.errors.is_empty();
+            c.errors.extend(self.replay_set_steps(base_valid));
         }
         if c.errors.is_empty() {
             Ok(())
@@ -165,6 +179,7 @@ impl Checker {
             1.0,
             true,
         );
+        self.training(&s.training);
         match s.adapter {
             Adapter::Mlp { hidden, dropout } => {
                 self.int("adapter.hidden", hidden.into(), 1, 16384);
@@ -182,6 +197,51 @@ impl Checker {
             256,
         );
         self.script(&s.script);
+    }
+
+    fn training(&mut self, t: &Training) {
+        self.float(
+            "training.learning_rate_phase",
+            t.learning_rate_phase,
+            0.0,
+            true,
+            100.0,
+            false,
+        );
+        self.float(
+            "training.learning_rate_magnitude",
+            t.learning_rate_magnitude,
+            0.0,
+            true,
+            100.0,
+            false,
+        );
+        let (UpdateSetting::Accumulate { threshold } | UpdateSetting::Immediate { threshold }) =
+            t.update;
+        self.float(
+            "training.update.threshold",
+            threshold,
+            0.0,
+            true,
+            1000.0,
+            false,
+        );
+        self.float(
+            "training.hidden_credit_weight",
+            t.hidden_credit_weight,
+            0.0,
+            false,
+            1000.0,
+            false,
+        );
+        if let Some(g) = &t.gradient_accumulation {
+            self.int(
+                "training.gradient_accumulation.steps",
+                g.steps.into(),
+                1,
+                4096,
+            );
+        }
     }
 
     fn architecture(&mut self, a: &Architecture) {
@@ -424,6 +484,32 @@ impl Checker {
                 Step::Evaluate { samples, .. } => {
                     if let Some(n) = *samples {
                         self.at_least(&format!("script[{i}].samples"), n.into(), 1);
+                    }
+                }
+                Step::Train {
+                    epochs,
+                    samples_per_epoch,
+                } => {
+                    self.int(&format!("script[{i}].epochs"), (*epochs).into(), 1, 100_000);
+                    if let Some(n) = *samples_per_epoch {
+                        self.at_least(&format!("script[{i}].samples_per_epoch"), n.into(), 1);
+                    }
+                }
+                Step::Checkpoint { path } | Step::Restore { path } => {
+                    if path.is_empty() {
+                        self.push(&format!("script[{i}].path"), "\"\"", "must not be empty");
+                    }
+                }
+                Step::Set { field, value } => {
+                    if let Err(message) = super::check_set_field(field) {
+                        self.push(&format!("script[{i}].field"), format!("{field:?}"), message);
+                    }
+                    if value.trim().is_empty() {
+                        self.push(
+                            &format!("script[{i}].value"),
+                            format!("{value:?}"),
+                            "must not be empty",
+                        );
                     }
                 }
             }
