@@ -19,10 +19,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scene's script (evaluation steps) and report the metrics.
+    /// Run a scene's script (train, evaluate, checkpoint, set) and report the metrics.
     Run {
         #[command(flatten)]
         scene: SceneArgs,
+        /// Output directory for the manifest, metrics, summary, curves and relative
+        /// checkpoint paths (default: runs/<scene>-<seed>/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         /// Print one JSON object as the last line of stdout instead of tables.
         #[arg(long)]
         json: bool,
@@ -45,6 +49,10 @@ enum Command {
         /// Untimed warm-up passes.
         #[arg(long, default_value_t = 20)]
         warmup: usize,
+        /// `forward`: evaluation passes on the test split; `train`: online training samples
+        /// (forward, credit, update) on the training split.
+        #[arg(long, value_enum, default_value = "forward")]
+        mode: BenchMode,
         /// Print one JSON object as the last line of stdout.
         #[arg(long)]
         json: bool,
@@ -75,6 +83,12 @@ enum DataCommand {
         #[arg(long, default_value_t = 2000)]
         test: usize,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchMode {
+    Forward,
+    Train,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,14 +149,25 @@ fn main() -> ExitCode {
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scene, json, quiet } => {
+        Command::Run {
+            scene,
+            out,
+            json,
+            quiet,
+        } => {
             let scene = scene.load()?;
-            let mut runner = Runner::new(&scene, quiet || json)?;
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!("{}-{}", scene.name, scene.seed))
+            });
+            let mut runner = Runner::new(&scene, quiet || json)?.with_output(&out)?;
             let report = runner.run_script()?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 print_run(&report);
+                if let Some(dir) = &report.out_dir {
+                    println!("reports in {dir}");
+                }
             }
         }
         Command::Inspect { scene } => {
@@ -153,13 +178,17 @@ fn real_main() -> Result<()> {
             scene,
             samples,
             warmup,
+            mode,
             json,
         } => {
             if samples == 0 {
                 bail!("--samples must be at least 1");
             }
             let scene = scene.load()?;
-            let report = run::bench(&scene, samples, warmup, json)?;
+            let report = match mode {
+                BenchMode::Forward => run::bench(&scene, samples, warmup, json)?,
+                BenchMode::Train => run::bench_training(&scene, samples, warmup, json)?,
+            };
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -194,6 +223,25 @@ fn print_run(report: &RunReport) {
         "scene {}  seed {}  executor {}  threads {}  replicas {}",
         report.scene, report.seed, report.executor, report.threads, report.eval_replicas
     );
+    if !report.training.is_empty() {
+        println!(
+            "{:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+            "epoch", "samples", "loss", "accuracy", "coverage", "updates", "changed", "samples/s"
+        );
+        for m in &report.training {
+            println!(
+                "{:<6} {:>8} {:>9} {:>9.4} {:>9.4} {:>9} {:>10} {:>10.1}",
+                m.epoch,
+                m.samples,
+                m.loss.map_or("-".to_string(), |l| format!("{l:.4}")),
+                m.accuracy,
+                m.coverage,
+                m.updates_applied,
+                m.parameters_changed,
+                m.samples_per_second
+            );
+        }
+    }
     println!(
         "{:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
         "split",
@@ -225,7 +273,12 @@ fn print_bench(r: &run::BenchReport) {
         "scene {}  executor {}  threads {}  replicas {}  {} passes after {} warm-up",
         r.scene, r.executor, r.threads, r.eval_replicas, r.samples, r.warmup
     );
-    println!("forward passes/s         {:.1}", r.samples_per_second);
+    let unit = if r.mode == "train" {
+        "training samples/s"
+    } else {
+        "forward passes/s"
+    };
+    println!("{unit:<24} {:.1}", r.samples_per_second);
     println!(
         "with input encoding      {:.1}   (encoding {:.3} ms/sample)",
         r.samples_per_second_with_encoding,

@@ -28,6 +28,8 @@ fn run_json_reports_evaluations() {
         "scenes/quickstart.ron",
         "--set",
         "data.source=Synthetic(train: 10, test: 30)",
+        "--out",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-run"),
         "--json",
     ]);
     assert!(ok, "stderr: {err}");

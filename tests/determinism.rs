@@ -106,3 +106,43 @@ fn evaluation_is_identical_for_any_replica_count() {
         );
     }
 }
+
+#[test]
+fn training_is_identical_across_executors_and_threads() {
+    let train = |executor: ExecutorKind, threads: u32| {
+        let mut s = scene(executor, threads);
+        s.data.source = scene::DataSource::Synthetic {
+            train: 30,
+            test: 10,
+        };
+        s.script = vec![scene::Step::Train {
+            epochs: 1,
+            samples_per_epoch: None,
+        }];
+        let mut runner = Runner::new(&s, true).unwrap();
+        let report = runner.run_script().unwrap();
+        let mut m = report.training[0].clone();
+        m.seconds = 0.0;
+        m.samples_per_second = 0.0;
+        let params = runner.sim_mut().parameters();
+        let acc = runner.sim_mut().accumulators();
+        (m, params, acc)
+    };
+    let baseline = train(ExecutorKind::Single, 1);
+    assert!(
+        baseline.0.parameters_changed > 0,
+        "training changed parameters"
+    );
+    for (executor, threads) in [(ExecutorKind::Single, 2), (ExecutorKind::Multi, 2)] {
+        let other = train(executor, threads);
+        assert_eq!(baseline.0, other.0, "{executor:?} x {threads}");
+        assert_eq!(baseline.1, other.1, "parameters, {executor:?} x {threads}");
+        let bits = |v: &(Vec<f32>, Vec<f32>)| {
+            v.0.iter()
+                .chain(&v.1)
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&baseline.2), bits(&other.2), "accumulators");
+    }
+}

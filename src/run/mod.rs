@@ -15,6 +15,10 @@ use crate::scene::{DataSource, Scene, Split, Step};
 use crate::sim::schedule::Stage;
 use crate::sim::{SampleOutcome, SimError, Simulation};
 
+pub mod report;
+mod resume;
+mod train;
+
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -25,6 +29,14 @@ pub enum RunError {
     /// The dataset could not be loaded.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The output directory or a report in it could not be written.
+    #[error("cannot write run output in {path}: {message}")]
+    Output {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
     /// A script step failed.
     #[error("script step {index} ({step}): {message}")]
     Step {
@@ -83,7 +95,7 @@ pub struct Evaluation {
 
 /// Accumulates sample outcomes into an [`Evaluation`].
 #[derive(Debug)]
-struct Tally {
+pub(crate) struct Tally {
     classes: usize,
     samples: usize,
     correct: usize,
@@ -96,7 +108,18 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(classes: usize) -> Tally {
+    /// A short "loss / accuracy so far" line for progress bars.
+    pub(crate) fn progress_message(&self) -> String {
+        let n = self.samples.max(1) as f64;
+        let loss = if self.covered > 0 {
+            format!("{:.4}", self.loss_sum / self.covered as f64)
+        } else {
+            "-".into()
+        };
+        format!("loss {loss}  acc {:.3}", self.correct as f64 / n)
+    }
+
+    pub(crate) fn new(classes: usize) -> Tally {
         Tally {
             classes,
             samples: 0,
@@ -110,7 +133,7 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, o: &SampleOutcome) {
+    pub(crate) fn add(&mut self, o: &SampleOutcome) {
         self.samples += 1;
         self.timesteps += o.timesteps as u64;
         self.active += o.mean_active;
@@ -127,7 +150,7 @@ impl Tally {
         }
     }
 
-    fn finish(self, split: Split, seconds: f64) -> Evaluation {
+    pub(crate) fn finish(self, split: Split, seconds: f64) -> Evaluation {
         let n = self.samples.max(1) as f64;
         Evaluation {
             split: split_name(split),
@@ -195,10 +218,14 @@ pub struct RunReport {
     pub eval_replicas: usize,
     /// Graph statistics.
     pub graph: GraphStats,
+    /// One item per training epoch, in order.
+    pub training: Vec<report::EpochMetrics>,
     /// One item per evaluation step, in script order.
     pub evaluations: Vec<Evaluation>,
     /// Seconds per stage over the whole run.
     pub stage_seconds: BTreeMap<String, f64>,
+    /// The output directory, when reports were written.
+    pub out_dir: Option<String>,
 }
 
 /// Runs scenes: owns the simulation, its evaluation replicas, the data, and per-split
@@ -210,6 +237,16 @@ pub struct Runner {
     data: Splits,
     caches: [EncodingCache; 2],
     quiet: bool,
+    /// The `order` stream: one permutation of the training split per epoch.
+    order_rng: rand_chacha::ChaCha8Rng,
+    /// Training samples run so far (keys the per-sample dropout sub-streams).
+    samples_seen: u64,
+    /// Training epochs completed.
+    epochs_done: u32,
+    /// Metrics of every training epoch so far.
+    training: Vec<report::EpochMetrics>,
+    /// Where reports and relative checkpoint paths go.
+    out: Option<report::RunDir>,
 }
 
 impl Runner {
@@ -225,7 +262,63 @@ impl Runner {
             data,
             caches: Default::default(),
             quiet,
+            order_rng: crate::model::rng::stream(scene.seed, crate::model::rng::Stream::Order),
+            samples_seen: 0,
+            epochs_done: 0,
+            training: Vec::new(),
+            out: None,
         })
+    }
+
+    /// Writes reports (manifest, metrics, summary, curves) into `dir`, which also holds
+    /// checkpoints with relative paths.
+    pub fn with_output(mut self, dir: &Path) -> Result<Runner, RunError> {
+        self.out = Some(report::RunDir::create(dir).map_err(|e| RunError::Output {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?);
+        Ok(self)
+    }
+
+    /// The output directory, if any.
+    pub fn output_dir(&self) -> Option<&Path> {
+        self.out.as_ref().map(|o| o.path())
+    }
+
+    /// The scene as it is now (after any `Set` steps).
+    pub fn scene(&self) -> &Scene {
+        &self.scene
+    }
+
+    /// Metrics of the training epochs run so far.
+    pub fn training_log(&self) -> &[report::EpochMetrics] {
+        &self.training
+    }
+
+    /// The encoding of sample `i` of a split without dropout, computed once.
+    pub(crate) fn cached_encoding(&mut self, split: Split, i: usize) -> (Vec<u16>, Vec<u16>) {
+        let len = self.sim.encoding_len();
+        let n = self.set(split).len();
+        let cache = &mut self.caches[split as usize];
+        if cache.entries.len() < n {
+            cache.entries.resize(n, None);
+        }
+        if cache.entries[i].is_none() {
+            let started = Instant::now();
+            let mut both = vec![0u16; 2 * len].into_boxed_slice();
+            let (p, m) = both.split_at_mut(len);
+            let image = match split {
+                Split::Train => self.data.train.image(i),
+                Split::Test => self.data.test.image(i),
+            };
+            self.sim.encode(image, p, m);
+            self.sim.add_stage_time(Stage::Inject, started);
+            self.caches[split as usize].entries[i] = Some(both);
+        }
+        let both = self.caches[split as usize].entries[i]
+            .as_ref()
+            .expect("encoded above");
+        (both[..len].to_vec(), both[len..].to_vec())
     }
 
     /// The simulation.
@@ -278,6 +371,7 @@ impl Runner {
         }
         let (phase, magnitude) = self.sim.parameters();
         for r in &mut self.replicas {
+            r.apply_settings(&self.scene);
             r.set_parameters(&phase, &magnitude);
         }
         let mut replicas = std::mem::take(&mut self.replicas);
@@ -402,36 +496,172 @@ impl Runner {
         }
     }
 
-    /// Runs the scene's script and returns the report.
+    /// Runs the scene's script and returns the report. Steps run in order; a failing step
+    /// stops the run with an error naming the step.
     pub fn run_script(&mut self) -> Result<RunReport, RunError> {
         self.reset_clocks();
+        let started = now_rfc3339();
+        if let Some(out) = &self.out {
+            let manifest = self.manifest(&started, None);
+            out.write_manifest(&manifest)
+                .map_err(|e| self.output_error(e))?;
+        }
         let mut evaluations = Vec::new();
         let script = self.scene.script.clone();
         for (index, step) in script.iter().enumerate() {
+            let fail = |message: String| RunError::Step {
+                index: index + 1,
+                step: step_label(step),
+                message,
+            };
             match step {
                 Step::Evaluate { split, samples } => {
-                    let e = self
-                        .evaluate(*split, *samples)
-                        .map_err(|message| RunError::Step {
-                            index: index + 1,
-                            step: format!("Evaluate(split: {split:?})"),
-                            message,
-                        })?;
-                    evaluations.push(e);
+                    evaluations.push(self.evaluate(*split, *samples).map_err(fail)?);
+                }
+                Step::Train {
+                    epochs,
+                    samples_per_epoch,
+                } => {
+                    if self.data.train.is_empty() {
+                        return Err(fail("the training split is empty".into()));
+                    }
+                    for _ in 0..*epochs {
+                        let m = self.train_epoch(*samples_per_epoch);
+                        self.training.push(m);
+                        self.write_curves().map_err(|e| fail(e.to_string()))?;
+                    }
+                }
+                Step::Checkpoint { path } => {
+                    let target = self.resolve(path);
+                    self.save_checkpoint(&target, index + 1)
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+                Step::Restore { path } => {
+                    let source = self.resolve(path);
+                    self.restore_checkpoint(&source)
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+                Step::Set { field, value } => {
+                    self.scene
+                        .apply_set_midrun(field, value)
+                        .map_err(|e| fail(e.to_string()))?;
+                    self.sim.apply_settings(&self.scene);
                 }
             }
         }
-        Ok(RunReport {
+        let report = RunReport {
             scene: self.scene.name.clone(),
             seed: self.scene.seed,
             executor: executor_name(self.sim.executor()),
             threads: self.sim.threads(),
             eval_replicas: self.scene.schedule.eval_replicas as usize,
             graph: self.sim.graph_stats().clone(),
+            training: self.training.clone(),
             evaluations,
             stage_seconds: stage_map(&self.stage_seconds()),
+            out_dir: self.out.as_ref().map(|o| o.path().display().to_string()),
+        };
+        if let Some(out) = &self.out {
+            let manifest = self.manifest(&started, Some(&now_rfc3339()));
+            out.write_manifest(&manifest)
+                .map_err(|e| self.output_error(e))?;
+            let summary = serde_json::to_value(&report).unwrap_or_default();
+            out.write_summary(&summary)
+                .map_err(|e| self.output_error(e))?;
+        }
+        Ok(report)
+    }
+
+    fn output_error(&self, e: std::io::Error) -> RunError {
+        RunError::Output {
+            path: self
+                .out
+                .as_ref()
+                .map_or_else(String::new, |o| o.path().display().to_string()),
+            message: e.to_string(),
+        }
+    }
+
+    fn write_curves(&self) -> std::io::Result<()> {
+        if let Some(out) = &self.out {
+            if let Some(last) = self.training.last() {
+                out.append_metrics(last)?;
+            }
+            out.write_curves_csv(&self.training)?;
+            out.write_plot(&self.training, &self.scene.name)?;
+        }
+        Ok(())
+    }
+
+    /// A path from the script: relative paths live in the output directory (or the working
+    /// directory when there is none).
+    fn resolve(&self, path: &str) -> std::path::PathBuf {
+        match &self.out {
+            Some(out) => out.resolve(path),
+            None => std::path::PathBuf::from(path),
+        }
+    }
+
+    fn manifest(&self, started: &str, finished: Option<&str>) -> serde_json::Value {
+        let text = self.scene.to_ron();
+        serde_json::json!({
+            "scene": self.scene.name,
+            "scene_text": text,
+            "scene_hash": format!("{:016x}", fnv1a(text.as_bytes())),
+            "seed": self.scene.seed,
+            "executor": executor_name(self.sim.executor()),
+            "threads": self.sim.threads(),
+            "eval_replicas": self.scene.schedule.eval_replicas,
+            "crate_version": env!("CARGO_PKG_VERSION"),
+            "started": started,
+            "finished": finished,
         })
     }
+}
+
+/// A short description of a step for error messages.
+fn step_label(step: &Step) -> String {
+    match step {
+        Step::Evaluate { split, .. } => format!("Evaluate(split: {split:?})"),
+        Step::Train { epochs, .. } => format!("Train(epochs: {epochs})"),
+        Step::Checkpoint { path } => format!("Checkpoint(path: {path:?})"),
+        Step::Restore { path } => format!("Restore(path: {path:?})"),
+        Step::Set { field, value } => format!("Set(field: {field:?}, value: {value:?})"),
+    }
+}
+
+/// FNV-1a, 64 bits.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The current UTC time as RFC 3339 (seconds precision), without a date crate.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (proleptic Gregorian), valid for all dates after 1970.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Name of an executor kind in reports.
@@ -453,6 +683,8 @@ pub fn stage_map(seconds: &[(Stage, f64)]) -> BTreeMap<String, f64> {
 /// The result of `neurograph bench`.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
+    /// `forward` or `train`.
+    pub mode: &'static str,
     /// Scene name.
     pub scene: String,
     /// `single` or `multi`.
@@ -469,7 +701,8 @@ pub struct BenchReport {
     pub seconds: f64,
     /// Forward passes per second (inputs encoded beforehand, as evaluation caches them).
     pub samples_per_second: f64,
-    /// Seconds per input encoding by the adapter, measured separately.
+    /// Seconds per input encoding by the adapter, measured separately (forward mode; in train
+    /// mode encoding with dropout is part of every sample and of the `inject` stage).
     pub encode_seconds_per_sample: f64,
     /// Passes per second if every pass also encoded its input.
     pub samples_per_second_with_encoding: f64,
@@ -528,6 +761,7 @@ pub fn bench(
     let per_pass = seconds / samples.max(1) as f64;
     let replicas = (scene.schedule.eval_replicas as usize).min(samples.max(1));
     Ok(BenchReport {
+        mode: "forward",
         scene: scene.name.clone(),
         executor: executor_name(runner.sim.executor()),
         threads: runner.sim.threads(),
@@ -543,5 +777,63 @@ pub fn bench(
         mean_timesteps: eval.mean_timesteps,
         mean_active_nodes: eval.mean_active_nodes,
         coverage: eval.coverage,
+    })
+}
+
+/// Measures online training throughput: `samples` training samples (forward, loss, credit,
+/// update; with dropout when the adapter has it) on the training split, after `warmup` untimed
+/// ones. Training is sequential, so one world runs them (`eval_replicas` does not apply).
+pub fn bench_training(
+    scene: &Scene,
+    samples: usize,
+    warmup: usize,
+    quiet: bool,
+) -> Result<BenchReport, RunError> {
+    let mut runner = Runner::new(scene, true)?;
+    let n = runner.data.train.len();
+    if n == 0 {
+        return Err(RunError::Step {
+            index: 0,
+            step: "bench --mode train".into(),
+            message: "the training split is empty".into(),
+        });
+    }
+    let mut left = warmup;
+    while left > 0 {
+        let m = runner.train_epoch(Some(left.min(n) as u32));
+        left -= m.samples as usize;
+    }
+    runner.reset_clocks();
+    let bar = progress_bar(samples as u64, "bench train", quiet);
+    let started = Instant::now();
+    let (mut done, mut timesteps, mut active, mut covered) = (0usize, 0.0, 0.0, 0.0);
+    while done < samples {
+        let m = runner.train_epoch(Some((samples - done).min(n) as u32));
+        let k = m.samples as f64;
+        timesteps += m.mean_timesteps * k;
+        active += m.mean_active_nodes * k;
+        covered += m.coverage * k;
+        done += m.samples as usize;
+        bar.inc(m.samples as u64);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let per = done.max(1) as f64;
+    Ok(BenchReport {
+        mode: "train",
+        scene: scene.name.clone(),
+        executor: executor_name(runner.sim.executor()),
+        threads: runner.sim.threads(),
+        eval_replicas: 1,
+        samples: done,
+        warmup,
+        seconds,
+        samples_per_second: done as f64 / seconds.max(1e-9),
+        encode_seconds_per_sample: 0.0,
+        samples_per_second_with_encoding: done as f64 / seconds.max(1e-9),
+        stage_seconds: stage_map(&runner.stage_seconds()),
+        mean_timesteps: timesteps / per,
+        mean_active_nodes: active / per,
+        coverage: covered / per,
     })
 }

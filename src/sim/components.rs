@@ -62,3 +62,13 @@ pub struct Activation {
     /// Strength σ.
     pub strength: f32,
 }
+
+/// A node's discrete-gradient accumulators (SPEC 7, `update: Accumulate`): requested steps
+/// that have not reached the threshold yet, per phase and magnitude dimension.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
+pub struct Accumulator {
+    /// Pending phase steps.
+    pub phase: [f32; MAX_DIM],
+    /// Pending magnitude steps.
+    pub magnitude: [f32; MAX_DIM],
+}

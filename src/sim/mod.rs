@@ -21,7 +21,9 @@ use crate::model::rng::{self, Stream};
 use crate::model::tables::Tables;
 use crate::radiation::PhasorMatrix;
 use crate::scene::{self as sc, ExecutorKind, Scene};
-use components::{HiddenNode, IndexVec, InputNode, Magnitude, Node, OutputNode, Phase, Signal};
+use components::{
+    Accumulator, HiddenNode, IndexVec, InputNode, Magnitude, Node, OutputNode, Phase, Signal,
+};
 use resources::*;
 pub use schedule::Stage;
 
@@ -60,6 +62,8 @@ pub struct SampleOutcome {
     pub mean_active: f64,
     /// Active outputs at readout.
     pub active_outputs: u32,
+    /// Index dimensions changed by this sample's update (0 when evaluating).
+    pub parameters_changed: u32,
 }
 
 /// Pixels of a 28 × 28 image, the size of MNIST and of the embedded synthetic digits.
@@ -131,29 +135,7 @@ impl Simulation {
         let tables = Tables::new(pn as usize, mn as usize);
         let stats = graph.stats();
         let n = graph.len();
-        let settings = ForwardSettings {
-            dim,
-            phase_bins: pn,
-            magnitude_bins: mn,
-            max_timesteps: scene.forward.max_timesteps,
-            min_timesteps: scene
-                .forward
-                .min_timesteps
-                .unwrap_or(stats.derived_min_timesteps),
-            decay: scene.forward.decay,
-            min_strength: scene.forward.min_strength,
-            target_active: scene
-                .forward
-                .target_active
-                .map_or(0.8 * n as f32, |t| t as f32),
-            total_nodes: n as u32,
-            inhibition: scene.forward.inhibition,
-            tau: scene.forward.tau.clone(),
-            radiation: scene.radiation.enabled,
-            top_k: scene.radiation.top_k as usize,
-            temperature: scene.loss.temperature,
-            label_smoothing: scene.loss.label_smoothing,
-        };
+        let settings = forward_settings(scene, &stats, n);
 
         // Parameters: node by node, D phases then D magnitudes, from the `params` stream.
         let mut params_rng = rng::stream(scene.seed, Stream::Params);
@@ -199,7 +181,13 @@ impl Simulation {
             m[..dim].copy_from_slice(&magnitude[k * dim..(k + 1) * dim]);
             let mut s = [0.0f32; crate::model::MAX_DIM];
             tables.signal_vec(&p[..dim], &m[..dim], &mut s[..dim]);
-            let base = (Node { index: k as u32 }, Phase(p), Magnitude(m), Signal(s));
+            let base = (
+                Node { index: k as u32 },
+                Phase(p),
+                Magnitude(m),
+                Signal(s),
+                Accumulator::default(),
+            );
             let k32 = k as u32;
             let entity = if (k32) < graph.roles.inputs {
                 world.spawn((base, InputNode { slot: k32 })).id()
@@ -240,6 +228,10 @@ impl Simulation {
             scratch: Vec::new(),
         });
         world.insert_resource(Emissions::default());
+        world.insert_resource(training_settings(scene));
+        world.insert_resource(Credit::default());
+        world.insert_resource(PendingGradients(pending_gradients(scene, n, dim)));
+        world.insert_resource(UpdateStats::default());
 
         let mut sim = Simulation {
             world,
@@ -310,6 +302,10 @@ impl Simulation {
     /// Starts a sample: syncs changed parameters, clears the previous sample's state and
     /// injects the encoded input (`[input node][dim]` phases and magnitudes).
     pub fn begin_sample(&mut self, phase: &[u16], magnitude: &[u16], label: u8) {
+        self.begin(phase, magnitude, label, false);
+    }
+
+    fn begin(&mut self, phase: &[u16], magnitude: &[u16], label: u8, training: bool) {
         {
             let mut sample = self.world.resource_mut::<CurrentSample>();
             sample.phase.clear();
@@ -317,6 +313,7 @@ impl Simulation {
             sample.magnitude.clear();
             sample.magnitude.extend_from_slice(magnitude);
             sample.label = label;
+            sample.training = training;
         }
         self.start.run(&mut self.world);
     }
@@ -341,7 +338,10 @@ impl Simulation {
         self.end.run(&mut self.world);
         let state = self.world.resource::<LoopState>();
         let readout = self.world.resource::<Readout>();
+        let training = self.world.resource::<CurrentSample>().training;
+        let changed = self.world.resource::<UpdateStats>().last_dims_changed;
         SampleOutcome {
+            parameters_changed: if training { changed } else { 0 },
             prediction: readout.prediction,
             label,
             loss: readout.loss,
@@ -357,11 +357,193 @@ impl Simulation {
 
     /// Runs one forward pass on an encoded input: inject, timesteps until termination, readout.
     pub fn run_encoded(&mut self, phase: &[u16], magnitude: &[u16], label: u8) -> SampleOutcome {
-        self.begin_sample(phase, magnitude, label);
+        self.pass(phase, magnitude, label, false)
+    }
+
+    /// Runs one training sample on an encoded input: the forward pass, then credit assignment
+    /// and the discrete update (SPEC 7).
+    pub fn train_encoded(&mut self, phase: &[u16], magnitude: &[u16], label: u8) -> SampleOutcome {
+        self.pass(phase, magnitude, label, true)
+    }
+
+    fn pass(
+        &mut self,
+        phase: &[u16],
+        magnitude: &[u16],
+        label: u8,
+        training: bool,
+    ) -> SampleOutcome {
+        self.begin(phase, magnitude, label, training);
         while !self.should_stop() {
             self.step();
         }
         self.finish_sample(label)
+    }
+
+    /// Encodes an image for training: adapter dropout drawn from `dropout_rng`.
+    pub fn encode_training(
+        &mut self,
+        image: &[u8],
+        dropout_rng: &mut rand_chacha::ChaCha8Rng,
+        phase: &mut [u16],
+        magnitude: &mut [u16],
+    ) {
+        let adapter = &self.world.resource::<Adapter>().0;
+        self.adapter_out.resize(adapter.output_len(), 0.0);
+        adapter.encode(
+            image,
+            Some(dropout_rng),
+            &mut self.adapter_scratch,
+            &mut self.adapter_out,
+        );
+        quantize(
+            &self.adapter_out,
+            self.settings.phase_bins,
+            self.settings.magnitude_bins,
+            phase,
+            magnitude,
+        );
+    }
+
+    /// Whether training encodings differ from evaluation ones (the adapter has dropout).
+    pub fn has_dropout(&self) -> bool {
+        self.world.resource::<Adapter>().0.has_dropout()
+    }
+
+    /// Re-reads the settings that may change mid-run (forward, radiation, loss, training) from
+    /// the scene. Pending accumulated gradients are kept when gradient accumulation is
+    /// unchanged and dropped otherwise.
+    pub fn apply_settings(&mut self, scene: &Scene) {
+        let n = self.settings.total_nodes as usize;
+        let dim = self.settings.dim;
+        self.settings = forward_settings(scene, &self.stats, n);
+        self.world.insert_resource(self.settings.clone());
+        self.world.insert_resource(training_settings(scene));
+        let fresh = pending_gradients(scene, n, dim);
+        let mut pending = self.world.resource_mut::<PendingGradients>();
+        let same = match (&pending.0, &fresh) {
+            (Some(a), Some(b)) => a.steps() == b.steps() && a.scaling() == b.scaling(),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            pending.0 = fresh;
+        }
+    }
+
+    /// All accumulators as dense `[node][dim]` arrays (phase, magnitude).
+    pub fn accumulators(&mut self) -> (Vec<f32>, Vec<f32>) {
+        let dim = self.settings.dim;
+        let n = self.settings.total_nodes as usize;
+        let (mut phase, mut magnitude) = (vec![0f32; n * dim], vec![0f32; n * dim]);
+        let mut q = self.world.query::<(&Node, &Accumulator)>();
+        for (node, a) in q.iter(&self.world) {
+            let k = node.index as usize;
+            phase[k * dim..(k + 1) * dim].copy_from_slice(&a.phase[..dim]);
+            magnitude[k * dim..(k + 1) * dim].copy_from_slice(&a.magnitude[..dim]);
+        }
+        (phase, magnitude)
+    }
+
+    /// Sets all accumulators from dense `[node][dim]` arrays.
+    pub fn set_accumulators(&mut self, phase: &[f32], magnitude: &[f32]) {
+        let dim = self.settings.dim;
+        let mut q = self.world.query::<(&Node, &mut Accumulator)>();
+        for (node, mut a) in q.iter_mut(&mut self.world) {
+            let k = node.index as usize;
+            a.phase[..dim].copy_from_slice(&phase[k * dim..(k + 1) * dim]);
+            a.magnitude[..dim].copy_from_slice(&magnitude[k * dim..(k + 1) * dim]);
+        }
+    }
+
+    /// Gradients summed in the current accumulation window (phase, magnitude, samples so
+    /// far); empty when gradient accumulation is off.
+    pub fn pending_gradients(&self) -> (Vec<f32>, Vec<f32>, u32) {
+        match &self.world.resource::<PendingGradients>().0 {
+            Some(acc) => {
+                let (samples, p, m) = acc.state();
+                (p.to_vec(), m.to_vec(), samples)
+            }
+            None => (Vec::new(), Vec::new(), 0),
+        }
+    }
+
+    /// Restores a partly filled accumulation window.
+    pub fn set_pending_gradients(
+        &mut self,
+        phase: &[f32],
+        magnitude: &[f32],
+        samples: u32,
+    ) -> Result<(), String> {
+        let mut pending = self.world.resource_mut::<PendingGradients>();
+        match &mut pending.0 {
+            Some(acc) => {
+                let (_, p, _) = acc.state();
+                if phase.len() != p.len() || magnitude.len() != p.len() || samples >= acc.steps() {
+                    return Err("pending accumulated gradients do not fit this run's gradient_accumulation".into());
+                }
+                acc.restore(samples, phase, magnitude);
+                Ok(())
+            }
+            None if samples == 0 => Ok(()),
+            None => Err("the checkpoint holds accumulated gradients but this run has gradient_accumulation off".into()),
+        }
+    }
+
+    /// Replaces the class encodings (restoring a checkpoint).
+    pub fn set_encodings(&mut self, phase: Vec<u16>, magnitude: Vec<u16>) -> Result<(), String> {
+        let (classes, dim) = {
+            let e = &self.world.resource::<Encodings>().0;
+            (e.classes, e.dim)
+        };
+        let tables = &self.world.resource::<LookupTables>().0;
+        let enc = ClassEncodings::from_indices(tables, classes, dim, phase, magnitude)
+            .map_err(|e| e.to_string())?;
+        self.world.insert_resource(Encodings(enc));
+        Ok(())
+    }
+
+    /// The adapter's weights, flat.
+    pub fn adapter_weights(&self) -> Vec<f32> {
+        self.world.resource::<Adapter>().0.export()
+    }
+
+    /// Replaces the adapter's weights.
+    pub fn set_adapter_weights(&mut self, weights: &[f32]) -> Result<(), String> {
+        self.world
+            .resource_mut::<Adapter>()
+            .0
+            .import(weights)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The class encodings.
+    pub fn encodings(&self) -> &ClassEncodings {
+        &self.world.resource::<Encodings>().0
+    }
+
+    /// Update counters and the parameter version.
+    pub fn update_stats(&self) -> &UpdateStats {
+        self.world.resource::<UpdateStats>()
+    }
+
+    /// Sets the parameter version (restoring a checkpoint).
+    pub fn set_parameter_version(&mut self, version: u64) {
+        self.world.resource_mut::<UpdateStats>().parameter_version = version;
+    }
+
+    /// A fingerprint of the static graph (FNV-1a over both CSR arrays), to refuse checkpoints
+    /// made for another graph.
+    pub fn graph_fingerprint(&self) -> u64 {
+        let g = &self.world.resource::<Topology>().graph;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &x in g.successors.offsets.iter().chain(&g.successors.items) {
+            for b in x.to_le_bytes() {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        h
     }
 
     /// The active nodes, ascending by index, with their activations.
@@ -512,5 +694,71 @@ fn class_encodings(scene: &Scene, tables: &Tables) -> Result<ClassEncodings, Sim
         sc::Encodings::Explicit { phase, magnitude } => {
             ClassEncodings::explicit(tables, phase, magnitude)?
         }
+    })
+}
+
+fn forward_settings(scene: &Scene, stats: &GraphStats, n: usize) -> ForwardSettings {
+    let dim = scene.architecture.vector_dim as usize;
+    let (pn, mn) = (scene.resolution.phase_bins, scene.resolution.magnitude_bins);
+    ForwardSettings {
+        dim,
+        phase_bins: pn,
+        magnitude_bins: mn,
+        max_timesteps: scene.forward.max_timesteps,
+        min_timesteps: scene
+            .forward
+            .min_timesteps
+            .unwrap_or(stats.derived_min_timesteps),
+        decay: scene.forward.decay,
+        min_strength: scene.forward.min_strength,
+        target_active: scene
+            .forward
+            .target_active
+            .map_or(0.8 * n as f32, |t| t as f32),
+        total_nodes: n as u32,
+        inhibition: scene.forward.inhibition,
+        tau: scene.forward.tau.clone(),
+        radiation: scene.radiation.enabled,
+        top_k: scene.radiation.top_k as usize,
+        temperature: scene.loss.temperature,
+        label_smoothing: scene.loss.label_smoothing,
+    }
+}
+
+fn training_settings(scene: &Scene) -> TrainingSettings {
+    use crate::model::credit::GradientMode;
+    use crate::model::update::{UpdateMode, UpdateRule};
+    let t = &scene.training;
+    TrainingSettings {
+        rule: UpdateRule {
+            eta_phase: t.learning_rate_phase,
+            eta_magnitude: t.learning_rate_magnitude,
+            phase_bins: scene.resolution.phase_bins,
+            magnitude_bins: scene.resolution.magnitude_bins,
+            mode: match t.update {
+                sc::UpdateSetting::Accumulate { threshold } => UpdateMode::Accumulate { threshold },
+                sc::UpdateSetting::Immediate { threshold } => UpdateMode::Immediate { threshold },
+            },
+        },
+        gradient: match t.gradient {
+            sc::GradientSetting::Exact => GradientMode::Exact,
+            sc::GradientSetting::Reference => GradientMode::Reference,
+        },
+        hidden_credit_weight: t.hidden_credit_weight,
+    }
+}
+
+fn pending_gradients(
+    scene: &Scene,
+    n: usize,
+    dim: usize,
+) -> Option<crate::model::update::GradientAccumulation> {
+    use crate::model::update::{AccumulationScaling, GradientAccumulation};
+    scene.training.gradient_accumulation.as_ref().map(|g| {
+        let scaling = match g.scaling {
+            sc::AccumulationScalingSetting::Sqrt => AccumulationScaling::Sqrt,
+            sc::AccumulationScalingSetting::Unscaled => AccumulationScaling::None,
+        };
+        GradientAccumulation::new(n, dim, g.steps, scaling)
     })
 }

@@ -91,6 +91,8 @@ pub struct CurrentSample {
     pub magnitude: Vec<u16>,
     /// The label.
     pub label: u8,
+    /// Whether this sample trains (credit and update run after readout).
+    pub training: bool,
 }
 
 /// The state of the timestep loop of one sample.
@@ -202,7 +204,7 @@ pub struct Readout {
 /// a shared `Res` without creating scheduling conflicts.
 #[derive(Resource, Default)]
 pub struct StageClock {
-    nanos: [AtomicU64; 6],
+    nanos: [AtomicU64; 8],
 }
 
 impl StageClock {
@@ -259,4 +261,54 @@ impl Drop for StageTimer<'_> {
         let ns = self.start.elapsed().as_nanos() as u64;
         self.clock.nanos[self.stage as usize].fetch_add(ns, Ordering::Relaxed);
     }
+}
+
+/// Training settings resolved from the scene (SPEC 7).
+#[derive(Resource, Clone, Debug)]
+pub struct TrainingSettings {
+    /// The discrete update rule.
+    pub rule: crate::model::update::UpdateRule,
+    /// Chain-rule derivative of the magnitude table.
+    pub gradient: crate::model::credit::GradientMode,
+    /// Weight of the hidden credit (0 disables it).
+    pub hidden_credit_weight: f32,
+}
+
+/// Credit of the current sample in contiguous arrays: the credited nodes (outputs in slot
+/// order, then the other active nodes in index order) and their index-space gradients.
+#[derive(Resource, Default)]
+pub struct Credit {
+    /// Credited node indices.
+    pub nodes: Vec<u32>,
+    /// Number of leading entries of `nodes` that are outputs.
+    pub outputs: usize,
+    /// Activation phase φa of each credited node, `[node][dim]`.
+    pub act_phase: Vec<u16>,
+    /// Activation magnitude μa of each credited node, `[node][dim]`.
+    pub act_magnitude: Vec<u16>,
+    /// Activation signals so = cosT[φa]·A[μa], `[node][dim]`.
+    pub signals: Vec<f32>,
+    /// Signal-space credit g, `[node][dim]`.
+    pub g: Vec<f32>,
+    /// Phase gradients gφ, `[node][dim]`.
+    pub g_phase: Vec<f32>,
+    /// Magnitude gradients gμ, `[node][dim]`.
+    pub g_magnitude: Vec<f32>,
+    /// Softmax minus target per class (output credit's δ).
+    pub delta: Vec<f32>,
+}
+
+/// Gradient accumulation over several samples, when the scene asks for it.
+#[derive(Resource)]
+pub struct PendingGradients(pub Option<crate::model::update::GradientAccumulation>);
+
+/// Counts of what updates did, and the parameter version the radiation cache keys on.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct UpdateStats {
+    /// Increases whenever any phase or magnitude parameter changes.
+    pub parameter_version: u64,
+    /// Whether the last training sample changed any parameter.
+    pub last_changed: bool,
+    /// Index dimensions changed by the last training sample.
+    pub last_dims_changed: u32,
 }

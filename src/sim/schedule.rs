@@ -11,7 +11,9 @@ use bevy_ecs::schedule::{
 };
 
 use crate::scene::ExecutorKind;
-use crate::sim::systems::{eviction, forward, inject, radiation, readout, termination};
+use crate::sim::systems::{
+    credit, eviction, forward, inject, radiation, readout, termination, update,
+};
 
 /// Label of the schedule run once at the start of each sample.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -40,17 +42,23 @@ pub enum Stage {
     Termination,
     /// Output signals, logits, loss, prediction.
     Readout,
+    /// Output and hidden credit, chained to index gradients (training only).
+    Credit,
+    /// Discrete parameter updates (training only).
+    Update,
 }
 
 impl Stage {
     /// All stages, in pipeline order.
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Inject,
         Stage::Radiation,
         Stage::Forward,
         Stage::Eviction,
         Stage::Termination,
         Stage::Readout,
+        Stage::Credit,
+        Stage::Update,
     ];
 
     /// Lower-case name used in reports.
@@ -62,6 +70,8 @@ impl Stage {
             Stage::Eviction => "eviction",
             Stage::Termination => "termination",
             Stage::Readout => "readout",
+            Stage::Credit => "credit",
+            Stage::Update => "update",
         }
     }
 }
@@ -127,9 +137,18 @@ pub fn timestep(executor: ExecutorKind) -> Schedule {
     s
 }
 
-/// Builds the sample-end schedule.
+/// Builds the sample-end schedule: readout, then (training samples only) credit and update.
 pub fn sample_end(executor: ExecutorKind) -> Schedule {
     let mut s = new_schedule(SampleEnd, executor);
-    s.add_systems(readout::readout.in_set(Stage::Readout));
+    s.configure_sets((Stage::Readout, Stage::Credit, Stage::Update).chain());
+    s.add_systems((
+        readout::readout.in_set(Stage::Readout),
+        credit::assign_credit
+            .in_set(Stage::Credit)
+            .run_if(credit::is_training),
+        update::apply_updates
+            .in_set(Stage::Update)
+            .run_if(credit::is_training),
+    ));
     s
 }

