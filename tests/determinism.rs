@@ -13,6 +13,10 @@ fn scene(executor: ExecutorKind, threads: u32) -> Scene {
         train: 10,
         test: 40,
     };
+    // The production dynamics, so radiation and several timesteps run in parallel parts.
+    s.architecture.output_nodes = 10;
+    s.forward.min_timesteps = None;
+    s.radiation.enabled = true;
     s.schedule.executor = executor;
     s.schedule.threads = threads;
     s

@@ -528,7 +528,13 @@ impl Runner {
                     for _ in 0..*epochs {
                         let m = self.train_epoch(*samples_per_epoch);
                         self.training.push(m);
-                        self.write_curves().map_err(|e| fail(e.to_string()))?;
+                        self.write_curves().map_err(|e| {
+                            fail(format!(
+                                "cannot write the training reports in {}: {e}",
+                                self.output_dir()
+                                    .map_or(String::new(), |d| d.display().to_string())
+                            ))
+                        })?;
                     }
                 }
                 Step::Checkpoint { path } => {
