@@ -33,8 +33,9 @@ fn run(scene: &Scene, dir: &std::path::Path) -> neurograph::run::RunReport {
 #[test]
 fn checkpoint_restore_continue_equals_uninterrupted() {
     let dir = tempfile::tempdir().unwrap();
+    // A Set before the checkpoint must carry over to the resumed run.
     let whole = scene(
-        "[Train(epochs: 2, samples_per_epoch: 150), Checkpoint(path: \"mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 150), Checkpoint(path: \"end.ckpt\")]",
+        "[Train(epochs: 2, samples_per_epoch: 150), Set(field: \"forward.decay\", value: \"0.5\"), Checkpoint(path: \"mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 150), Checkpoint(path: \"end.ckpt\")]",
     );
     let a = run(&whole, dir.path());
     let resumed = scene(

@@ -66,8 +66,9 @@ impl Runner {
         checkpoint::save(path, &ckpt)
     }
 
-    /// Restores the state saved by [`Runner::save_checkpoint`]; refuses a checkpoint made for
-    /// another graph or shape.
+    /// Restores the state saved by [`Runner::save_checkpoint`], including the settings that may
+    /// change mid-run (forward, radiation, loss, training) as they were when it was written;
+    /// refuses a checkpoint made for another graph or shape.
     pub fn restore_checkpoint(&mut self, path: &Path) -> Result<(), CheckpointError> {
         let ckpt = checkpoint::load(path)?;
         ckpt.shape.check_matches(&self.shape(), path)?;
@@ -106,6 +107,15 @@ impl Runner {
                 ckpt.pending_samples,
             )
             .map_err(|e| malformed(&e))?;
+        // The settings that may change mid-run (τ constants, decay, radiation, loss, training)
+        // continue as they were when the checkpoint was written.
+        let saved = crate::scene::parse(&ckpt.scene_text, &path.display().to_string())
+            .map_err(|e| malformed(&format!("saved scene ({e})")))?;
+        self.scene.forward = saved.forward;
+        self.scene.radiation = saved.radiation;
+        self.scene.loss = saved.loss;
+        self.scene.training = saved.training;
+        self.sim.apply_settings(&self.scene);
         self.sim.set_parameters(&ckpt.phase, &ckpt.magnitude);
         self.sim
             .set_accumulators(&ckpt.acc_phase, &ckpt.acc_magnitude);
