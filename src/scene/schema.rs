@@ -39,6 +39,19 @@ pub struct Scene {
     pub schedule: Schedule,
     /// The steps to run, in order.
     pub script: Vec<Step>,
+    /// A parameter sweep for `neurograph batch`: the batch runs every combination of the
+    /// axes' values (with the same meaning as `--grid`); `neurograph run` ignores it.
+    pub sweep: Vec<SweepAxis>,
+}
+
+/// One axis of a parameter sweep: a field path (as for `--set`) and the values it takes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepAxis {
+    /// Dotted field path, e.g. `training.learning_rate_phase`.
+    pub field: String,
+    /// Values in RON syntax, e.g. `["0.01", "0.02"]`.
+    pub values: Vec<String>,
 }
 
 impl Default for Scene {
@@ -61,6 +74,7 @@ impl Default for Scene {
                 split: Split::Test,
                 samples: None,
             }],
+            sweep: Vec::new(),
         }
     }
 }

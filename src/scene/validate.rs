@@ -61,6 +61,9 @@ impl Scene {
         if replay_sets {
             let base_valid = c.errors.is_empty();
             c.errors.extend(self.replay_set_steps(base_valid));
+            if base_valid {
+                c.errors.extend(self.check_sweep());
+            }
         }
         if c.errors.is_empty() {
             Ok(())
@@ -73,6 +76,55 @@ impl Scene {
 #[derive(Default)]
 struct Checker {
     errors: Vec<ValueError>,
+}
+
+impl Scene {
+    /// Applies every sweep value to a copy of the scene (without the sweep), so a bad field
+    /// or value is reported at load time at `sweep[i].field` or `sweep[i].values[j]`.
+    fn check_sweep(&self) -> Vec<ValueError> {
+        let mut errors = Vec::new();
+        let base = Scene {
+            sweep: Vec::new(),
+            ..self.clone()
+        };
+        for (i, axis) in self.sweep.iter().enumerate() {
+            let error = |path: String, value: String, message: String| ValueError {
+                path,
+                value,
+                message,
+                related: Vec::new(),
+            };
+            if axis.field.trim().is_empty() {
+                errors.push(error(
+                    format!("sweep[{i}].field"),
+                    "\"\"".into(),
+                    "must not be empty".into(),
+                ));
+                continue;
+            }
+            if axis.values.is_empty() || axis.values.len() > 10_000 {
+                errors.push(error(
+                    format!("sweep[{i}].values"),
+                    format!("{} values", axis.values.len()),
+                    "must hold between 1 and 10000 values".into(),
+                ));
+                continue;
+            }
+            for (j, value) in axis.values.iter().enumerate() {
+                let mut probe = base.clone();
+                if let Err(e) = probe.apply_set(&format!("{}={}", axis.field.trim(), value)) {
+                    for d in e.diagnostics() {
+                        errors.push(error(
+                            format!("sweep[{i}].values[{j}]"),
+                            format!("{value:?}"),
+                            d.message.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        errors
+    }
 }
 
 impl Checker {
