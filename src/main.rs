@@ -450,6 +450,14 @@ fn batch(
     })
     .context("installing the Ctrl-C handler")?;
 
+    eprintln!(
+        "batch: {} runs of {} in the matrix, {} at once with {} thread(s) each, in {}",
+        specs.len(),
+        total,
+        jobs,
+        (cores / jobs).max(1),
+        out.display()
+    );
     let show = !quiet && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let multi = indicatif::MultiProgress::with_draw_target(if show {
         indicatif::ProgressDrawTarget::stderr()
@@ -477,25 +485,19 @@ fn batch(
     let report = |p: Progress<'_>| match p {
         Progress::Started { job, spec } => {
             lines[job].set_message(spec.dir_name.clone());
+            lines[job].reset_elapsed();
             lines[job].enable_steady_tick(std::time::Duration::from_millis(200));
         }
         Progress::Finished { job, row } => {
             if row.status == RunStatus::Failed {
                 failed.fetch_add(1, Ordering::SeqCst);
             }
+            lines[job].disable_steady_tick();
             lines[job].set_message("idle");
             overall.inc(1);
             overall.set_message(format!("{} failed", failed.load(Ordering::SeqCst)));
         }
     };
-    eprintln!(
-        "batch: {} runs of {} in the matrix, {} at once with {} thread(s) each, in {}",
-        specs.len(),
-        total,
-        jobs,
-        (cores / jobs).max(1),
-        out.display()
-    );
     let outcome = batch::run(&specs, &scenes, &opts, &report)
         .with_context(|| format!("writing the batch summary in {}", out.display()))?;
     for line in &lines {
