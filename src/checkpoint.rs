@@ -32,8 +32,8 @@
 //! fsynced, and the temporary file is renamed over the target.
 
 use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -268,7 +268,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// creating the parent directories.
 pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<(), CheckpointError> {
     let bytes = encode(ckpt);
-    write_file_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
+    crate::atomic::write(path, &bytes).map_err(|source| CheckpointError::Io {
         path: path.display().to_string(),
         source,
     })
@@ -562,42 +562,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Writes `bytes` to `<name>.tmp-<pid>` beside `path`, fsyncs it, renames it over `path` and
-/// fsyncs the directory (where the platform allows). Creates the parent directories.
-fn write_file_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename durable; not every platform can open a directory, so this is best effort.
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand_core::Rng;
+    use std::path::PathBuf;
 
     fn shape() -> Shape {
         Shape {

@@ -19,6 +19,7 @@
 //! [`radiation`] (top-K kernel), [`sim`] (the ECS), [`data`] (datasets), [`run`] (runner,
 //! benchmark).
 
+pub mod atomic;
 pub mod batch;
 pub mod checkpoint;
 pub mod data;

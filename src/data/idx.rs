@@ -15,7 +15,7 @@
 //! magic bytes `1f 8b`), not from the name. Writers always write plain files
 //! and do so atomically.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -297,45 +297,15 @@ fn validate(path: &Path, set: &ImageSet) -> Result<(), DataError> {
     Ok(())
 }
 
-/// Writes `path` atomically: the content goes to `<name>.tmp-<pid>` in the
-/// same directory, is fsynced, then renamed over `path`.
+/// Writes `path` atomically (see [`crate::atomic`]), naming the file in errors.
 fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<(), DataError> {
-    let io_err = |source| DataError::Io {
+    crate::atomic::write_with(path, write).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path.file_name().ok_or_else(|| DataError::InvalidSet {
-        path: path.to_path_buf(),
-        reason: "path has no file name".to_string(),
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        write(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    // Best effort: persist the rename itself. Opening a directory is not
-    // supported on every platform, so failures are ignored.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    })
 }
 
 /// Writes the images of `set` as a plain IDX `u8` image file (magic
@@ -378,6 +348,7 @@ mod tests {
     use super::*;
     use flate2::Compression;
     use flate2::write::GzEncoder;
+    use std::fs;
 
     fn sample(n: usize) -> ImageSet {
         let (rows, cols) = (4, 3);

@@ -277,11 +277,21 @@ impl Simulation {
     /// If `image` does not have [`Simulation::pixels`] pixels (the runner builds the simulation
     /// for its dataset's image size).
     pub fn encode(&mut self, image: &[u8], phase: &mut [u16], magnitude: &mut [u16]) {
+        self.encode_with(image, None, phase, magnitude);
+    }
+
+    fn encode_with(
+        &mut self,
+        image: &[u8],
+        dropout_rng: Option<&mut rand_chacha::ChaCha8Rng>,
+        phase: &mut [u16],
+        magnitude: &mut [u16],
+    ) {
         let adapter = &self.world.resource::<Adapter>().0;
         self.adapter_out.resize(adapter.output_len(), 0.0);
         adapter.encode(
             image,
-            None,
+            dropout_rng,
             &mut self.adapter_scratch,
             &mut self.adapter_out,
         );
@@ -388,21 +398,7 @@ impl Simulation {
         phase: &mut [u16],
         magnitude: &mut [u16],
     ) {
-        let adapter = &self.world.resource::<Adapter>().0;
-        self.adapter_out.resize(adapter.output_len(), 0.0);
-        adapter.encode(
-            image,
-            Some(dropout_rng),
-            &mut self.adapter_scratch,
-            &mut self.adapter_out,
-        );
-        quantize(
-            &self.adapter_out,
-            self.settings.phase_bins,
-            self.settings.magnitude_bins,
-            phase,
-            magnitude,
-        );
+        self.encode_with(image, Some(dropout_rng), phase, magnitude);
     }
 
     /// Whether training encodings differ from evaluation ones (the adapter has dropout).
