@@ -29,6 +29,20 @@ pub enum RunError {
     /// The dataset could not be loaded.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The dataset has more classes than the scene's architecture.
+    #[error(
+        "the {split} split has label {label} but architecture.classes = {classes}: set \
+         architecture.classes to at least {} (labels must be below it)",
+        u32::from(*label) + 1
+    )]
+    Labels {
+        /// `training` or `test`.
+        split: &'static str,
+        /// The largest label found.
+        label: u8,
+        /// The scene's class count.
+        classes: u32,
+    },
     /// The output directory or a report in it could not be written.
     #[error("cannot write run output in {path}: {message}")]
     Output {
@@ -253,6 +267,18 @@ impl Runner {
     /// Builds the simulation and loads the data.
     pub fn new(scene: &Scene, quiet: bool) -> Result<Runner, RunError> {
         let data = load_data(scene)?;
+        let classes = scene.architecture.classes;
+        for (split, set) in [("training", &data.train), ("test", &data.test)] {
+            if let Some(&label) = set.labels.iter().max() {
+                if u32::from(label) >= classes {
+                    return Err(RunError::Labels {
+                        split,
+                        label,
+                        classes,
+                    });
+                }
+            }
+        }
         // Train and test share one image shape (the IDX loader checks it).
         let sim = Simulation::for_images(scene, data.train.pixels())?;
         Ok(Runner {
