@@ -38,6 +38,13 @@ enum Command {
     Inspect {
         #[command(flatten)]
         scene: SceneArgs,
+        /// Also print each schedule's sets, systems in order with their data access, and every
+        /// conflicting pair with how it is ordered.
+        #[arg(long)]
+        schedule: bool,
+        /// Write the schedules as a Graphviz graph to FILE (implies --schedule).
+        #[arg(long, value_name = "FILE")]
+        dot: Option<PathBuf>,
     },
     /// Measure forward-pass throughput and time per stage.
     Bench {
@@ -53,6 +60,9 @@ enum Command {
         /// (forward, credit, update) on the training split.
         #[arg(long, value_enum, default_value = "forward")]
         mode: BenchMode,
+        /// Switch the stage and system clock off (to measure its overhead).
+        #[arg(long)]
+        no_timing: bool,
         /// Print one JSON object as the last line of stdout.
         #[arg(long)]
         json: bool,
@@ -89,10 +99,44 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Scheduling experiments.
+    Experiment {
+        #[command(subcommand)]
+        command: ExperimentCommand,
+    },
     /// Dataset tools.
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExperimentCommand {
+    /// Train the same samples under executor x threads x granularity and compare speed,
+    /// per-stage time, speedup and parallel efficiency; checks that every configuration ends
+    /// in the same world (hash of parameters and accumulators).
+    Scheduling {
+        /// The scene file.
+        scene: PathBuf,
+        /// Thread counts to try.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        threads: Vec<u32>,
+        /// Timed training samples per run.
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+        /// Untimed training samples before each run.
+        #[arg(long, default_value_t = 30)]
+        warmup: usize,
+        /// Runs per configuration (the table shows the median and the spread).
+        #[arg(long, default_value_t = 3)]
+        repetitions: usize,
+        /// Also write the report as JSON to this file (atomically).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print one JSON object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -202,15 +246,20 @@ fn real_main() -> Result<()> {
                 }
             }
         }
-        Command::Inspect { scene } => {
+        Command::Inspect {
+            scene,
+            schedule,
+            dot,
+        } => {
             let scene = scene.load()?;
-            inspect(&scene)?;
+            inspect(&scene, schedule || dot.is_some(), dot.as_deref())?;
         }
         Command::Bench {
             scene,
             samples,
             warmup,
             mode,
+            no_timing,
             json,
         } => {
             if samples == 0 {
@@ -218,8 +267,8 @@ fn real_main() -> Result<()> {
             }
             let scene = scene.load()?;
             let report = match mode {
-                BenchMode::Forward => run::bench(&scene, samples, warmup, json)?,
-                BenchMode::Train => run::bench_training(&scene, samples, warmup, json)?,
+                BenchMode::Forward => run::bench(&scene, samples, warmup, json, !no_timing)?,
+                BenchMode::Train => run::bench_training(&scene, samples, warmup, json, !no_timing)?,
             };
             if json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -238,6 +287,49 @@ fn real_main() -> Result<()> {
             json,
             quiet,
         } => return batch(scenes, seeds, grid, jobs, out, shard, resume, json, quiet),
+        Command::Experiment {
+            command:
+                ExperimentCommand::Scheduling {
+                    scene,
+                    threads,
+                    samples,
+                    warmup,
+                    repetitions,
+                    out,
+                    json,
+                },
+        } => {
+            if threads.is_empty() || threads.contains(&0) || samples == 0 {
+                bail!("--threads needs counts of at least 1 and --samples at least 1");
+            }
+            // Fail early, with the scene's own message, if the scene is bad.
+            scene::load(&scene).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let exe = std::env::current_exe().context("finding the neurograph executable")?;
+            let total = (run::experiment::grid(&threads).len() + 1) * repetitions.max(1);
+            let bar = run::progress_bar(total as u64, "experiment", json);
+            let report =
+                run::experiment::run(&exe, &scene, &threads, samples, warmup, repetitions, &|c| {
+                    bar.inc(1);
+                    bar.set_message(format!(
+                        "{} x {} x {}",
+                        c.executor, c.threads, c.granularity
+                    ));
+                })
+                .map_err(anyhow::Error::msg)?;
+            bar.finish_and_clear();
+            if let Some(path) = &out {
+                neurograph::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            if !report.hashes_agree {
+                bail!("configurations ended in different worlds: determinism is broken");
+            }
+        }
         Command::Data { command } => match command {
             DataCommand::ImportMnistJson {
                 dir,
@@ -313,8 +405,8 @@ fn print_run(report: &RunReport) {
 
 fn print_bench(r: &run::BenchReport) {
     println!(
-        "scene {}  executor {}  threads {}  replicas {}  {} passes after {} warm-up",
-        r.scene, r.executor, r.threads, r.eval_replicas, r.samples, r.warmup
+        "scene {}  executor {}  threads {}  granularity {}  replicas {}  {} passes after {} warm-up",
+        r.scene, r.executor, r.threads, r.granularity, r.eval_replicas, r.samples, r.warmup
     );
     let unit = if r.mode == "train" {
         "training samples/s"
@@ -330,6 +422,13 @@ fn print_bench(r: &run::BenchReport) {
     println!("mean timesteps           {:.2}", r.mean_timesteps);
     println!("mean active nodes        {:.1}", r.mean_active_nodes);
     println!("coverage                 {:.3}", r.coverage);
+    if let Some(hash) = &r.world_hash {
+        println!("final world hash         {hash}");
+    }
+    if !r.timing {
+        println!("(timing off)");
+        return;
+    }
     let total: f64 = r.stage_seconds.values().sum();
     println!(
         "{:<12} {:>12} {:>7}   (thread time, summed over replicas)",
@@ -343,9 +442,22 @@ fn print_bench(r: &run::BenchReport) {
             100.0 * secs / total.max(1e-12)
         );
     }
+    println!(
+        "{:<30} {:>12} {:>14} {:>7}",
+        "system", "ms/sample", "us/timestep", "share"
+    );
+    for (system, secs) in &r.system_seconds {
+        println!(
+            "{:<30} {:>12.4} {:>14.2} {:>6.1}%",
+            system,
+            secs * 1e3 / r.samples.max(1) as f64,
+            secs * 1e6 / r.timesteps.max(1) as f64,
+            100.0 * secs / total.max(1e-12)
+        );
+    }
 }
 
-fn inspect(scene: &Scene) -> Result<()> {
+fn inspect(scene: &Scene, schedules: bool, dot: Option<&Path>) -> Result<()> {
     println!("# resolved scene\n{}", scene.to_ron());
     let mem = scene.memory_estimate();
     println!(
@@ -369,7 +481,23 @@ fn inspect(scene: &Scene) -> Result<()> {
         "evaluation replicas        {}",
         scene.schedule.eval_replicas
     );
-    let _ = Path::new("");
+    if schedules {
+        use neurograph::sim::describe;
+        let executor = run::executor_name(sim.executor());
+        let described: Vec<_> = sim
+            .schedules()
+            .iter()
+            .map(|(_, s)| describe::describe(s, sim.world(), executor))
+            .collect();
+        for d in &described {
+            println!("\n{d}");
+        }
+        if let Some(path) = dot {
+            neurograph::atomic::write(path, describe::to_dot(&described).as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("\nGraphviz graph written to {}", path.display());
+        }
+    }
     Ok(())
 }
 

@@ -112,9 +112,10 @@ fn evaluation_is_identical_for_any_replica_count() {
 }
 
 #[test]
-fn training_is_identical_across_executors_and_threads() {
-    let train = |executor: ExecutorKind, threads: u32| {
+fn training_is_identical_across_executors_threads_and_granularity() {
+    let train = |executor: ExecutorKind, threads: u32, granularity: scene::Granularity| {
         let mut s = scene(executor, threads);
+        s.schedule.granularity = granularity;
         s.data.source = scene::DataSource::Synthetic {
             train: 30,
             test: 10,
@@ -130,23 +131,35 @@ fn training_is_identical_across_executors_and_threads() {
         m.samples_per_second = 0.0;
         let params = runner.sim_mut().parameters();
         let acc = runner.sim_mut().accumulators();
-        (m, params, acc)
+        let predictions: Vec<_> = (0..10)
+            .map(|i| runner.run_sample(Split::Test, i).prediction)
+            .collect();
+        (m, params, acc, predictions)
     };
-    let baseline = train(ExecutorKind::Single, 1);
+    let baseline = train(ExecutorKind::Single, 1, scene::Granularity::Stage);
     assert!(
         baseline.0.parameters_changed > 0,
         "training changed parameters"
     );
-    for (executor, threads) in [(ExecutorKind::Single, 2), (ExecutorKind::Multi, 2)] {
-        let other = train(executor, threads);
-        assert_eq!(baseline.0, other.0, "{executor:?} x {threads}");
-        assert_eq!(baseline.1, other.1, "parameters, {executor:?} x {threads}");
-        let bits = |v: &(Vec<f32>, Vec<f32>)| {
-            v.0.iter()
-                .chain(&v.1)
-                .map(|x| x.to_bits())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(bits(&baseline.2), bits(&other.2), "accumulators");
+    let bits = |v: &(Vec<f32>, Vec<f32>)| {
+        v.0.iter()
+            .chain(&v.1)
+            .map(|x| x.to_bits())
+            .collect::<Vec<_>>()
+    };
+    for executor in [ExecutorKind::Single, ExecutorKind::Multi] {
+        for threads in [1, 2, 8] {
+            for granularity in [
+                scene::Granularity::Stage,
+                scene::Granularity::Split { parts: threads },
+            ] {
+                let what = format!("{executor:?} x {threads} x {granularity:?}");
+                let other = train(executor, threads, granularity);
+                assert_eq!(baseline.0, other.0, "metrics, {what}");
+                assert_eq!(baseline.1, other.1, "parameters, {what}");
+                assert_eq!(bits(&baseline.2), bits(&other.2), "accumulators, {what}");
+                assert_eq!(baseline.3, other.3, "predictions, {what}");
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ use crate::scene::{DataSource, Scene, Split, Step};
 use crate::sim::schedule::Stage;
 use crate::sim::{SampleOutcome, SimError, Simulation};
 
+pub mod experiment;
 pub mod report;
 mod resume;
 mod train;
@@ -515,6 +516,25 @@ impl Runner {
         total
     }
 
+    /// Seconds per system summed over the primary world and its replicas, keyed by system
+    /// name.
+    pub fn system_seconds(&self) -> BTreeMap<String, f64> {
+        let mut total = BTreeMap::new();
+        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+            for (name, _, secs) in sim.system_seconds() {
+                *total.entry(name.to_string()).or_insert(0.0) += secs;
+            }
+        }
+        total
+    }
+
+    /// Turns timing on or off in every world.
+    pub fn set_timing(&self, on: bool) {
+        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+            sim.set_timing(on);
+        }
+    }
+
     fn reset_clocks(&self) {
         self.sim.reset_clock();
         for r in &self.replicas {
@@ -740,6 +760,17 @@ pub struct BenchReport {
     pub samples_per_second_with_encoding: f64,
     /// Seconds per stage over the timed passes, summed over worlds.
     pub stage_seconds: BTreeMap<String, f64>,
+    /// Seconds per system over the timed passes, summed over worlds (empty with timing off).
+    pub system_seconds: BTreeMap<String, f64>,
+    /// Timesteps run by the timed passes.
+    pub timesteps: u64,
+    /// Training mode: FNV-1a of the final parameters and accumulators (bit patterns), to
+    /// compare configurations.
+    pub world_hash: Option<String>,
+    /// Whether the stage/system clock was on.
+    pub timing: bool,
+    /// The granularity, e.g. `Stage` or `Split { parts: 2 }`.
+    pub granularity: String,
     /// Mean timesteps per pass.
     pub mean_timesteps: f64,
     /// Mean active nodes per timestep.
@@ -756,6 +787,7 @@ pub fn bench(
     samples: usize,
     warmup: usize,
     quiet: bool,
+    timing: bool,
 ) -> Result<BenchReport, RunError> {
     let mut runner = Runner::new(scene, true)?;
     let distinct = runner.data.test.len().min(samples.max(1));
@@ -779,6 +811,7 @@ pub fn bench(
     let warm: Vec<usize> = (0..warmup.max(distinct)).map(|i| i % distinct).collect();
     runner.run_indices(Split::Test, &warm, &hidden);
     runner.reset_clocks();
+    runner.set_timing(timing);
     let bar = progress_bar(samples as u64, "bench", quiet);
     let indices: Vec<usize> = (0..samples).map(|i| i % distinct).collect();
     let started = Instant::now();
@@ -792,7 +825,13 @@ pub fn bench(
     let eval = tally.finish(Split::Test, seconds);
     let per_pass = seconds / samples.max(1) as f64;
     let replicas = (scene.schedule.eval_replicas as usize).min(samples.max(1));
+    let timesteps = outcomes.iter().map(|o| o.timesteps as u64).sum();
     Ok(BenchReport {
+        system_seconds: runner.system_seconds(),
+        timesteps,
+        timing,
+        granularity: format!("{:?}", scene.schedule.granularity),
+        world_hash: None,
         mode: "forward",
         scene: scene.name.clone(),
         executor: executor_name(runner.sim.executor()),
@@ -820,6 +859,7 @@ pub fn bench_training(
     samples: usize,
     warmup: usize,
     quiet: bool,
+    timing: bool,
 ) -> Result<BenchReport, RunError> {
     let mut runner = Runner::new(scene, true)?;
     let n = runner.data.train.len();
@@ -836,6 +876,7 @@ pub fn bench_training(
         left -= m.samples as usize;
     }
     runner.reset_clocks();
+    runner.set_timing(timing);
     let bar = progress_bar(samples as u64, "bench train", quiet);
     let started = Instant::now();
     let (mut done, mut timesteps, mut active, mut covered) = (0usize, 0.0, 0.0, 0.0);
@@ -851,7 +892,21 @@ pub fn bench_training(
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let per = done.max(1) as f64;
+    let (phase, magnitude) = runner.sim.parameters();
+    let (acc_phase, acc_magnitude) = runner.sim.accumulators();
+    let mut state = Vec::new();
+    for x in phase.iter().chain(&magnitude) {
+        state.extend_from_slice(&x.to_le_bytes());
+    }
+    for x in acc_phase.iter().chain(&acc_magnitude) {
+        state.extend_from_slice(&x.to_bits().to_le_bytes());
+    }
     Ok(BenchReport {
+        system_seconds: runner.system_seconds(),
+        timesteps: (timesteps).round() as u64,
+        timing,
+        granularity: format!("{:?}", scene.schedule.granularity),
+        world_hash: Some(format!("{:016x}", fnv1a(&state))),
         mode: "train",
         scene: scene.name.clone(),
         executor: executor_name(runner.sim.executor()),

@@ -541,6 +541,8 @@ pub struct Schedule {
     /// thread plus `threads - 1` helpers. Evaluation has no updates, so results are identical
     /// for any value; keep `eval_replicas * threads` at or below the core count.
     pub eval_replicas: u32,
+    /// How finely the heavy stages are cut into systems.
+    pub granularity: Granularity,
 }
 
 impl Default for Schedule {
@@ -549,8 +551,24 @@ impl Default for Schedule {
             executor: ExecutorKind::Single,
             threads: 0,
             eval_replicas: 1,
+            granularity: Granularity::Stage,
         }
     }
+}
+
+/// How the radiation stage is cut into systems.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Granularity {
+    /// One system per stage; a stage may split its own work between `threads` threads.
+    #[default]
+    Stage,
+    /// Radiation as `parts` systems over disjoint runs of sources (plus a merge), which the
+    /// multi-threaded executor may run at once on bevy's pool; each part then runs on one
+    /// thread, so bevy's pool and the stage's own threads never both run at full width.
+    Split {
+        /// Number of radiation systems.
+        parts: u32,
+    },
 }
 
 /// A dataset split.

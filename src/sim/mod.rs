@@ -6,6 +6,7 @@
 //! input, runs the timestep schedule until the termination rule of SPEC 4 holds, and reads out.
 
 pub mod components;
+pub mod describe;
 pub mod parallel;
 pub mod resources;
 pub mod schedule;
@@ -228,6 +229,13 @@ impl Simulation {
             scratch: Vec::new(),
         });
         world.insert_resource(Emissions::default());
+        let parts = match scene.schedule.granularity {
+            sc::Granularity::Stage => 0,
+            sc::Granularity::Split { parts } => parts as usize,
+        };
+        world.insert_resource(systems::radiation::RadiationParts {
+            parts: (0..parts).map(|_| Default::default()).collect(),
+        });
         world.insert_resource(training_settings(scene));
         world.insert_resource(Credit::default());
         world.insert_resource(PendingGradients(pending_gradients(scene, n, dim)));
@@ -236,7 +244,7 @@ impl Simulation {
         let mut sim = Simulation {
             world,
             start: schedule::sample_start(executor),
-            step: schedule::timestep(executor),
+            step: schedule::timestep(executor, scene.schedule.granularity),
             end: schedule::sample_end(executor),
             settings,
             stats,
@@ -611,6 +619,15 @@ impl Simulation {
         self.run_encoded(&p, &m, label)
     }
 
+    /// The three schedules by name: SampleStart, Timestep, SampleEnd (built and initialised).
+    pub fn schedules(&self) -> [(&'static str, &Schedule); 3] {
+        [
+            ("SampleStart", &self.start),
+            ("Timestep", &self.step),
+            ("SampleEnd", &self.end),
+        ]
+    }
+
     /// The world, for inspection and tests.
     pub fn world(&self) -> &World {
         &self.world
@@ -649,6 +666,16 @@ impl Simulation {
     /// Seconds spent per stage since the last [`Simulation::reset_clock`].
     pub fn stage_seconds(&self) -> Vec<(Stage, f64)> {
         self.world.resource::<StageClock>().seconds()
+    }
+
+    /// Seconds spent per system since the last reset: (system, its stage, seconds).
+    pub fn system_seconds(&self) -> Vec<(&'static str, Stage, f64)> {
+        self.world.resource::<StageClock>().system_seconds()
+    }
+
+    /// Turns the stage and system clock on or off (to measure its overhead).
+    pub fn set_timing(&self, on: bool) {
+        self.world.resource::<StageClock>().set_enabled(on);
     }
 
     /// Zeroes the stage clock.

@@ -200,21 +200,50 @@ pub struct Readout {
     pub active_outputs: u32,
 }
 
-/// Wall time spent per stage, in nanoseconds. Atomic so that every system can add to it through
-/// a shared `Res` without creating scheduling conflicts.
-#[derive(Resource, Default)]
+/// Wall time spent per stage and per system, in nanoseconds. Shared through `Res` (atomics and
+/// a mutex inside), so timing creates no scheduling conflicts. Can be switched off to measure
+/// its own overhead.
+#[derive(Resource)]
 pub struct StageClock {
     nanos: [AtomicU64; 8],
+    systems: std::sync::Mutex<std::collections::BTreeMap<&'static str, (Stage, u64)>>,
+    enabled: std::sync::atomic::AtomicBool,
+}
+
+impl Default for StageClock {
+    fn default() -> Self {
+        StageClock {
+            nanos: Default::default(),
+            systems: Default::default(),
+            enabled: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
 }
 
 impl StageClock {
     /// Starts timing a stage; the time is added when the guard drops.
     pub fn time(&self, stage: Stage) -> StageTimer<'_> {
+        self.start(stage, None)
+    }
+
+    /// Starts timing a system of a stage; the time is added to both when the guard drops.
+    pub fn time_system(&self, stage: Stage, system: &'static str) -> StageTimer<'_> {
+        self.start(stage, Some(system))
+    }
+
+    fn start(&self, stage: Stage, system: Option<&'static str>) -> StageTimer<'_> {
+        let start = self.enabled.load(Ordering::Relaxed).then(Instant::now);
         StageTimer {
             clock: self,
             stage,
-            start: Instant::now(),
+            system,
+            start,
         }
+    }
+
+    /// Turns timing on or off (off: the guards read no clock).
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
     }
 
     /// Seconds accumulated per stage.
@@ -230,19 +259,33 @@ impl StageClock {
             .collect()
     }
 
-    /// Resets all stages to zero.
+    /// Seconds accumulated per system (name, its stage, seconds), by name.
+    pub fn system_seconds(&self) -> Vec<(&'static str, Stage, f64)> {
+        let systems = self.systems.lock().unwrap_or_else(|p| p.into_inner());
+        systems
+            .iter()
+            .map(|(&name, &(stage, ns))| (name, stage, ns as f64 * 1e-9))
+            .collect()
+    }
+
+    /// Resets all stages and systems to zero.
     pub fn reset(&self) {
         for n in &self.nanos {
             n.store(0, Ordering::Relaxed);
         }
+        self.systems
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
-/// Adds the elapsed time to its stage when dropped.
+/// Adds the elapsed time to its stage (and system) when dropped.
 pub struct StageTimer<'a> {
     clock: &'a StageClock,
     stage: Stage,
-    start: Instant,
+    system: Option<&'static str>,
+    start: Option<Instant>,
 }
 
 impl<'a> StageTimer<'a> {
@@ -251,15 +294,23 @@ impl<'a> StageTimer<'a> {
         StageTimer {
             clock,
             stage,
-            start,
+            system: None,
+            start: Some(start),
         }
     }
 }
 
 impl Drop for StageTimer<'_> {
     fn drop(&mut self) {
-        let ns = self.start.elapsed().as_nanos() as u64;
+        let Some(start) = self.start else {
+            return;
+        };
+        let ns = start.elapsed().as_nanos() as u64;
         self.clock.nanos[self.stage as usize].fetch_add(ns, Ordering::Relaxed);
+        if let Some(name) = self.system {
+            let mut systems = self.clock.systems.lock().unwrap_or_else(|p| p.into_inner());
+            systems.entry(name).or_insert((self.stage, 0)).1 += ns;
+        }
     }
 }
 

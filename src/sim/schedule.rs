@@ -10,7 +10,7 @@ use bevy_ecs::schedule::{
     LogLevel, MultiThreadedExecutor, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor,
 };
 
-use crate::scene::ExecutorKind;
+use crate::scene::{ExecutorKind, Granularity};
 use crate::sim::systems::{
     credit, eviction, forward, inject, radiation, readout, termination, update,
 };
@@ -106,8 +106,9 @@ pub fn sample_start(executor: ExecutorKind) -> Schedule {
     s
 }
 
-/// Builds the per-timestep schedule.
-pub fn timestep(executor: ExecutorKind) -> Schedule {
+/// Builds the per-timestep schedule. With `Granularity::Split { parts }` radiation is `parts`
+/// systems over disjoint runs of sources plus a merge, instead of one system.
+pub fn timestep(executor: ExecutorKind, granularity: Granularity) -> Schedule {
     let mut s = new_schedule(Timestep, executor);
     s.configure_sets(
         (
@@ -118,10 +119,29 @@ pub fn timestep(executor: ExecutorKind) -> Schedule {
         )
             .chain(),
     );
+    match granularity {
+        Granularity::Stage => {
+            s.add_systems(
+                (radiation::gather_active, radiation::radiate)
+                    .chain()
+                    .in_set(Stage::Radiation),
+            );
+        }
+        Granularity::Split { parts } => {
+            let parts = parts.max(1) as usize;
+            s.add_systems(radiation::gather_active.in_set(Stage::Radiation));
+            for part in 0..parts {
+                s.add_systems(
+                    radiation::radiate_part(part, parts)
+                        .in_set(Stage::Radiation)
+                        .after(radiation::gather_active)
+                        .before(radiation::merge_radiation),
+                );
+            }
+            s.add_systems(radiation::merge_radiation.in_set(Stage::Radiation));
+        }
+    }
     s.add_systems((
-        (radiation::gather_active, radiation::radiate)
-            .chain()
-            .in_set(Stage::Radiation),
         (
             forward::emit,
             forward::accumulate_arrivals,

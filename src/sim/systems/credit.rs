@@ -37,7 +37,7 @@ pub fn assign_credit(
     mut credit: ResMut<Credit>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Credit);
+    let _t = clock.time_system(Stage::Credit, "credit::assign_credit");
     let dim = settings.dim;
     let c = &mut *credit;
     c.nodes.clear();

@@ -29,7 +29,7 @@ pub fn adapt_threshold(
     settings: Res<ForwardSettings>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Eviction);
+    let _t = clock.time_system(Stage::Eviction, "eviction::adapt_threshold");
     state.tau = adapt_tau(
         state.tau,
         state.active_after_arrivals,
@@ -47,7 +47,7 @@ pub fn evict(
     settings: Res<ForwardSettings>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Eviction);
+    let _t = clock.time_system(Stage::Eviction, "eviction::evict");
     for (entity, mut a, is_output) in &mut active {
         a.strength *= settings.decay;
         if a.strength < state.tau && !is_output {

@@ -32,7 +32,7 @@ pub fn emit(
     mut emissions: ResMut<Emissions>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Forward);
+    let _t = clock.time_system(Stage::Forward, "forward::emit");
     let dim = settings.dim;
     let sources = snapshot.nodes.len();
     let em = &mut *emissions;
@@ -167,7 +167,7 @@ pub fn accumulate_arrivals(
     mut arrivals: ResMut<Arrivals>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Forward);
+    let _t = clock.time_system(Stage::Forward, "forward::accumulate_arrivals");
     let dim = settings.dim;
     let n = settings.total_nodes as usize;
     let (pn, mn) = (settings.phase_bins, settings.magnitude_bins);
@@ -234,7 +234,7 @@ pub fn apply_arrivals(
     mut state: ResMut<LoopState>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Forward);
+    let _t = clock.time_system(Stage::Forward, "forward::apply_arrivals");
     let dim = settings.dim;
     let mut active = snapshot.nodes.len() as i64;
     for &v in &arrivals.list {

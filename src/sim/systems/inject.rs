@@ -21,7 +21,7 @@ pub fn sync_params(
     settings: Res<ForwardSettings>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Inject);
+    let _t = clock.time_system(Stage::Inject, "inject::sync_params");
     let dim = settings.dim;
     let params = &mut *params;
     for (node, phase, magnitude, mut signal) in &mut changed {
@@ -44,7 +44,7 @@ pub fn reset_sample(
     settings: Res<ForwardSettings>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Inject);
+    let _t = clock.time_system(Stage::Inject, "inject::reset_sample");
     for entity in &active {
         commands.entity(entity).remove::<Activation>();
     }
@@ -62,7 +62,7 @@ pub fn inject(
     mut commands: Commands,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Inject);
+    let _t = clock.time_system(Stage::Inject, "inject::inject");
     let dim = settings.dim;
     let inputs = sample.phase.len() / dim;
     for k in 0..inputs {

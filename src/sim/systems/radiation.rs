@@ -20,7 +20,7 @@ pub fn gather_active(
     settings: Res<ForwardSettings>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Radiation);
+    let _t = clock.time_system(Stage::Radiation, "radiation::gather_active");
     let dim = settings.dim;
     let snap = &mut *snapshot;
     let mut listed: Vec<(u32, &Activation)> = active.iter().map(|(n, a)| (n.index, a)).collect();
@@ -57,7 +57,7 @@ pub fn radiate(
     mut workers: ResMut<Workers>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Radiation);
+    let _t = clock.time_system(Stage::Radiation, "radiation::radiate");
     let k = if settings.radiation {
         settings.top_k
     } else {
@@ -112,4 +112,124 @@ pub fn radiate(
             counts[j] = out.len() as u32;
         }
     });
+}
+
+/// Buffers of the radiation parts under `Granularity::Split`: part i writes only buffer i,
+/// behind a mutex only it locks, so the part systems take the resource read-only and the
+/// multi-threaded executor may run them at once.
+#[derive(Resource, Default)]
+pub struct RadiationParts {
+    /// One buffer per part.
+    pub parts: Vec<std::sync::Mutex<PartBuffer>>,
+}
+
+/// One radiation part's output: the targets of its run of sources.
+#[derive(Default)]
+pub struct PartBuffer {
+    /// Targets, `k` slots per source.
+    pub targets: Vec<u32>,
+    /// Targets per source.
+    pub counts: Vec<u32>,
+    scratch: Scratch,
+}
+
+/// The run of snapshot sources that part `part` of `parts` handles.
+fn part_range(sources: usize, part: usize, parts: usize) -> std::ops::Range<usize> {
+    let per = sources.div_ceil(parts.max(1));
+    (part * per).min(sources)..((part + 1) * per).min(sources)
+}
+
+/// The system for radiation part `part` of `parts`: exact top-K for its run of sources, on one
+/// thread (bevy decides what runs beside it).
+#[expect(
+    clippy::type_complexity,
+    reason = "the parameter list of a bevy system closure"
+)]
+pub fn radiate_part(
+    part: usize,
+    parts: usize,
+) -> impl FnMut(
+    Res<ActiveSnapshot>,
+    Res<NodeParams>,
+    Res<Topology>,
+    Res<LookupTables>,
+    Res<ForwardSettings>,
+    Res<RadiationParts>,
+    Res<StageClock>,
+) + Send
++ Sync
++ 'static {
+    move |snapshot: Res<ActiveSnapshot>,
+          params: Res<NodeParams>,
+          topology: Res<Topology>,
+          tables: Res<LookupTables>,
+          settings: Res<ForwardSettings>,
+          buffers: Res<RadiationParts>,
+          clock: Res<StageClock>| {
+        let _t = clock.time_system(Stage::Radiation, "radiation::radiate_part");
+        let k = if settings.radiation {
+            settings.top_k
+        } else {
+            0
+        };
+        let range = part_range(snapshot.nodes.len(), part, parts);
+        let mut guard = buffers.parts[part]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let buffer = &mut *guard;
+        buffer.targets.clear();
+        buffer.targets.resize(range.len() * k, u32::MAX);
+        buffer.counts.clear();
+        buffer.counts.resize(range.len(), 0);
+        if k == 0 {
+            return;
+        }
+        let dim = settings.dim;
+        let mut out = Vec::with_capacity(k);
+        for (j, i) in range.enumerate() {
+            let u = snapshot.nodes[i];
+            let source = Source {
+                index: u,
+                phase: &snapshot.phase[i * dim..(i + 1) * dim],
+                successors: topology.graph.successors.row(u as usize),
+            };
+            kernel::top_k(
+                &tables.0,
+                &params.phasors,
+                &params.phase,
+                &source,
+                k,
+                &mut buffer.scratch,
+                &mut out,
+            );
+            buffer.targets[j * k..j * k + out.len()].copy_from_slice(&out);
+            buffer.counts[j] = out.len() as u32;
+        }
+    }
+}
+
+/// Concatenates the parts' targets, in part (= source) order, into [`RadiationTargets`].
+pub fn merge_radiation(
+    snapshot: Res<ActiveSnapshot>,
+    settings: Res<ForwardSettings>,
+    buffers: Res<RadiationParts>,
+    mut targets: ResMut<RadiationTargets>,
+    clock: Res<StageClock>,
+) {
+    let _t = clock.time_system(Stage::Radiation, "radiation::merge_radiation");
+    let k = if settings.radiation {
+        settings.top_k
+    } else {
+        0
+    };
+    let targets = &mut *targets;
+    targets.k = k;
+    targets.targets.clear();
+    targets.counts.clear();
+    for part in &buffers.parts {
+        let buffer = part.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        targets.targets.extend_from_slice(&buffer.targets);
+        targets.counts.extend_from_slice(&buffer.counts);
+    }
+    debug_assert_eq!(targets.counts.len(), snapshot.nodes.len());
 }

@@ -21,7 +21,7 @@ pub fn readout(
     mut result: ResMut<Readout>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Readout);
+    let _t = clock.time_system(Stage::Readout, "readout::readout");
     let dim = settings.dim;
     let mut active: Vec<(u32, [f32; MAX_DIM])> = outputs
         .iter()

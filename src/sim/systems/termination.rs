@@ -11,7 +11,7 @@ pub fn count_active(
     mut state: ResMut<LoopState>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Termination);
+    let _t = clock.time_system(Stage::Termination, "termination::count_active");
     let mut all = 0;
     let mut outputs = 0;
     for is_output in &active {

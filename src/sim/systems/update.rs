@@ -28,7 +28,7 @@ pub fn apply_updates(
     mut stats: ResMut<UpdateStats>,
     clock: Res<StageClock>,
 ) {
-    let _t = clock.time(Stage::Update);
+    let _t = clock.time_system(Stage::Update, "update::apply_updates");
     let dim = settings.dim;
     let mut changed = 0u32;
     let mut step = |k: usize, g_phase: &[f32], g_magnitude: &[f32]| {

@@ -1,0 +1,294 @@
+//! `neurograph experiment scheduling`: the same training work under a grid of executor ×
+//! threads × granularity, with warm-up and repetitions.
+//!
+//! Every configuration runs in its own process (`neurograph bench --mode train --json`):
+//! bevy's compute pool is process-wide and sized once, so one process cannot try several
+//! thread counts. Each run reports a hash of the final parameters and accumulators; all of them
+//! must agree.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde::Serialize;
+
+/// One configuration of the grid.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Config {
+    /// `single` or `multi`.
+    pub executor: &'static str,
+    /// Threads per world.
+    pub threads: u32,
+    /// `Stage` or `Split(parts: N)` (N = threads).
+    pub granularity: String,
+}
+
+/// Measurements of one configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The configuration.
+    pub config: Config,
+    /// Training samples/s of every repetition.
+    pub samples_per_second: Vec<f64>,
+    /// Median over repetitions.
+    pub median: f64,
+    /// Smallest and largest repetition.
+    pub min: f64,
+    /// Largest repetition.
+    pub max: f64,
+    /// Median / the baseline's median (single executor, 1 thread, Stage).
+    pub speedup: f64,
+    /// Speedup / threads.
+    pub efficiency: f64,
+    /// Milliseconds per sample per stage, from the median repetition.
+    pub stage_ms: BTreeMap<String, f64>,
+    /// Final world hashes of the repetitions.
+    pub hashes: Vec<String>,
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Scene file.
+    pub scene: String,
+    /// Cores of this machine.
+    pub cores: usize,
+    /// Timed training samples per repetition.
+    pub samples: usize,
+    /// Untimed samples before each repetition.
+    pub warmup: usize,
+    /// Repetitions per configuration.
+    pub repetitions: usize,
+    /// One row per configuration; the first is the baseline.
+    pub rows: Vec<Row>,
+    /// Baseline median samples/s with the stage clock off, and the clock's overhead in percent.
+    pub timing_off_median: f64,
+    /// (timing off − timing on) / timing off, in percent, for the baseline.
+    pub timing_overhead_percent: f64,
+    /// Whether every run of every configuration ended in the same world hash.
+    pub hashes_agree: bool,
+}
+
+/// The grid: baseline first, then executor × threads × granularity.
+pub fn grid(threads: &[u32]) -> Vec<Config> {
+    let mut configs = vec![Config {
+        executor: "single",
+        threads: 1,
+        granularity: "Stage".into(),
+    }];
+    for executor in ["single", "multi"] {
+        for &t in threads {
+            for granularity in ["Stage".to_string(), format!("Split(parts: {t})")] {
+                let c = Config {
+                    executor,
+                    threads: t,
+                    granularity,
+                };
+                if !configs.contains(&c) {
+                    configs.push(c);
+                }
+            }
+        }
+    }
+    configs
+}
+
+/// Runs one repetition of a configuration; returns the bench JSON.
+fn bench_once(
+    exe: &Path,
+    scene: &Path,
+    c: &Config,
+    samples: usize,
+    warmup: usize,
+    timing: bool,
+) -> Result<serde_json::Value, String> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("bench")
+        .arg(scene)
+        .args(["--mode", "train", "--json"])
+        .args([
+            "--samples",
+            &samples.to_string(),
+            "--warmup",
+            &warmup.to_string(),
+        ])
+        .args([
+            "--executor",
+            c.executor,
+            "--threads",
+            &c.threads.to_string(),
+        ])
+        .args(["--set", &format!("schedule.granularity={}", c.granularity)])
+        .args(["--set", "schedule.eval_replicas=1"]);
+    if !timing {
+        cmd.arg("--no-timing");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{c:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).map_err(|e| format!("{c:?}: unreadable bench output: {e}"))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs the experiment; `progress` is told after every repetition.
+pub fn run(
+    exe: &Path,
+    scene: &Path,
+    threads: &[u32],
+    samples: usize,
+    warmup: usize,
+    repetitions: usize,
+    progress: &dyn Fn(&Config),
+) -> Result<Report, String> {
+    let configs = grid(threads);
+    let mut rows: Vec<Row> = Vec::new();
+    for c in &configs {
+        let mut reps = Vec::new();
+        for _ in 0..repetitions.max(1) {
+            reps.push(bench_once(exe, scene, c, samples, warmup, true)?);
+            progress(c);
+        }
+        let sps: Vec<f64> = reps
+            .iter()
+            .map(|r| r["samples_per_second"].as_f64().unwrap_or(0.0))
+            .collect();
+        let med = median(&sps);
+        let median_rep = reps
+            .iter()
+            .min_by(|a, b| {
+                let d = |r: &&serde_json::Value| {
+                    (r["samples_per_second"].as_f64().unwrap_or(0.0) - med).abs()
+                };
+                d(a).total_cmp(&d(b))
+            })
+            .expect("at least one repetition");
+        let n = median_rep["samples"].as_f64().unwrap_or(1.0).max(1.0);
+        let stage_ms = median_rep["stage_seconds"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0) * 1e3 / n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let baseline = rows.first().map_or(med, |b| b.median);
+        rows.push(Row {
+            config: c.clone(),
+            min: sps.iter().copied().fold(f64::INFINITY, f64::min),
+            max: sps.iter().copied().fold(0.0, f64::max),
+            speedup: med / baseline.max(1e-12),
+            efficiency: med / baseline.max(1e-12) / c.threads as f64,
+            samples_per_second: sps,
+            median: med,
+            stage_ms,
+            hashes: reps
+                .iter()
+                .map(|r| r["world_hash"].as_str().unwrap_or("").to_string())
+                .collect(),
+        });
+    }
+    let mut off = Vec::new();
+    for _ in 0..repetitions.max(1) {
+        let r = bench_once(exe, scene, &configs[0], samples, warmup, false)?;
+        off.push(r["samples_per_second"].as_f64().unwrap_or(0.0));
+        progress(&configs[0]);
+    }
+    let timing_off_median = median(&off);
+    let first = rows[0].hashes.first().cloned().unwrap_or_default();
+    let hashes_agree =
+        !first.is_empty() && rows.iter().all(|r| r.hashes.iter().all(|h| *h == first));
+    Ok(Report {
+        scene: scene.display().to_string(),
+        cores: crate::sim::resolve_threads(0),
+        samples,
+        warmup,
+        repetitions: repetitions.max(1),
+        timing_overhead_percent: 100.0 * (timing_off_median - rows[0].median)
+            / timing_off_median.max(1e-12),
+        timing_off_median,
+        rows,
+        hashes_agree,
+    })
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{}: training samples/s, {} samples after {} warm-up, median of {} runs; this machine has {} cores",
+            self.scene, self.samples, self.warmup, self.repetitions, self.cores
+        )?;
+        writeln!(
+            f,
+            "{:<7} {:>7} {:<15} {:>9} {:>17} {:>8} {:>10} {:>10} {:>9} {:>9}",
+            "exec",
+            "threads",
+            "granularity",
+            "median",
+            "min..max",
+            "speedup",
+            "efficiency",
+            "radiation",
+            "forward",
+            "other"
+        )?;
+        for r in &self.rows {
+            let rad = r.stage_ms.get("radiation").copied().unwrap_or(0.0);
+            let fwd = r.stage_ms.get("forward").copied().unwrap_or(0.0);
+            let other: f64 = r.stage_ms.values().sum::<f64>() - rad - fwd;
+            writeln!(
+                f,
+                "{:<7} {:>7} {:<15} {:>9.1} {:>8.1}..{:<8.1} {:>7.2}x {:>9.0}% {:>8.2}ms {:>7.2}ms {:>7.2}ms",
+                r.config.executor,
+                r.config.threads,
+                r.config.granularity,
+                r.median,
+                r.min,
+                r.max,
+                r.speedup,
+                100.0 * r.efficiency,
+                rad,
+                fwd,
+                other
+            )?;
+        }
+        writeln!(
+            f,
+            "stage/system clock overhead: {:.1}% (baseline {:.1} samples/s with the clock off)",
+            self.timing_overhead_percent, self.timing_off_median
+        )?;
+        write!(
+            f,
+            "final world hashes: {}",
+            if self.hashes_agree {
+                format!(
+                    "all {} agree ({})",
+                    self.rows.iter().map(|r| r.hashes.len()).sum::<usize>(),
+                    self.rows[0].hashes[0]
+                )
+            } else {
+                "DIFFER (determinism broken)".to_string()
+            }
+        )
+    }
+}
