@@ -116,6 +116,8 @@ fn training_is_identical_across_executors_threads_and_granularity() {
     let train = |executor: ExecutorKind, threads: u32, granularity: scene::Granularity| {
         let mut s = scene(executor, threads);
         s.schedule.granularity = granularity;
+        // Odd batch sizes too: how sources are cut between threads must not matter.
+        s.schedule.batch_size = 1 + threads * 3;
         s.data.source = scene::DataSource::Synthetic {
             train: 30,
             test: 10,

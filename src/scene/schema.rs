@@ -543,6 +543,8 @@ pub struct Schedule {
     pub eval_replicas: u32,
     /// How finely the heavy stages are cut into systems.
     pub granularity: Granularity,
+    /// Sources per unit of work when a stage splits its sources between its own threads.
+    pub batch_size: u32,
 }
 
 impl Default for Schedule {
@@ -552,6 +554,7 @@ impl Default for Schedule {
             threads: 0,
             eval_replicas: 1,
             granularity: Granularity::Stage,
+            batch_size: 32,
         }
     }
 }

@@ -226,6 +226,7 @@ impl Simulation {
         world.insert_resource(StageClock::default());
         world.insert_resource(Workers {
             threads,
+            batch_size: scene.schedule.batch_size.max(1) as usize,
             scratch: Vec::new(),
         });
         world.insert_resource(Emissions::default());

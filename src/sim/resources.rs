@@ -167,6 +167,8 @@ pub struct Arrivals {
 pub struct Workers {
     /// Threads a system may use, the calling thread included.
     pub threads: usize,
+    /// Sources per unit of work (`schedule.batch_size`).
+    pub batch_size: usize,
     /// Per-thread kernel buffers.
     pub scratch: Vec<Scratch>,
 }

@@ -12,7 +12,6 @@ use crate::sim::resources::{
     ActiveSnapshot, Arrivals, Emissions, ForwardSettings, LookupTables, LoopState, NodeParams,
     RadiationTargets, Stage, StageClock, Topology, Workers,
 };
-use crate::sim::systems::radiation::SOURCES_PER_GRAIN;
 
 /// Computes the phase cell of every (source, target) pair of this timestep into
 /// [`Emissions`]: static successors, then radiation targets, per source. Sources are split
@@ -51,7 +50,7 @@ pub fn emit(
     em.phase.resize(total * dim, 0);
     em.magnitude.resize(total * dim, 0);
     em.strength.resize(total, 0.0);
-    let ranges = parallel::split_ranges(sources, workers.threads, SOURCES_PER_GRAIN);
+    let ranges = parallel::split_ranges(sources, workers.threads, workers.batch_size);
     let cells: Vec<usize> = ranges
         .iter()
         .map(|r| (em.offsets[r.end] - em.offsets[r.start]) as usize)

@@ -10,9 +10,6 @@ use crate::sim::resources::{
     Topology, Workers,
 };
 
-/// Sources are split between threads in multiples of this many.
-pub const SOURCES_PER_GRAIN: usize = 32;
-
 /// Gathers the active nodes, ascending by index, into the [`ActiveSnapshot`].
 pub fn gather_active(
     active: Query<(&Node, &Activation)>,
@@ -74,8 +71,12 @@ pub fn radiate(
         return;
     }
     let dim = settings.dim;
-    let Workers { threads, scratch } = &mut *workers;
-    let ranges = parallel::split_ranges(sources, *threads, SOURCES_PER_GRAIN);
+    let Workers {
+        threads,
+        batch_size,
+        scratch,
+    } = &mut *workers;
+    let ranges = parallel::split_ranges(sources, *threads, *batch_size);
     if scratch.len() < ranges.len() {
         scratch.resize_with(ranges.len(), Scratch::default);
     }
