@@ -760,6 +760,7 @@ pub fn write_summary(dir: &Path, rows: &[RunRow], title: &str) -> io::Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::report::svg_check::assert_well_formed;
     use std::fs;
 
     fn row(scene: &str, grid: &[(&str, &str)], seed: u64, accuracy: Option<f64>) -> RunRow {
@@ -830,37 +831,6 @@ mod tests {
             "no final newline"
         );
         records
-    }
-
-    /// Tags nest, attribute quotes balance, no bare `&`, `<` or `>` in text.
-    fn assert_well_formed(svg: &str) {
-        let mut stack: Vec<String> = Vec::new();
-        let mut rest = svg;
-        while let Some(open) = rest.find('<') {
-            let close = rest[open..].find('>').expect("unclosed tag") + open;
-            let tag = &rest[open + 1..close];
-            assert_eq!(tag.matches('"').count() % 2, 0, "quotes in <{tag}>");
-            assert!(!tag.contains('<'), "stray < in {tag}");
-            if let Some(name) = tag.strip_prefix('/') {
-                assert_eq!(stack.pop().as_deref(), Some(name), "closing </{name}>");
-            } else if !tag.ends_with('/') {
-                stack.push(tag.split_whitespace().next().unwrap().to_string());
-            }
-            let after = &rest[close + 1..];
-            let text = &after[..after.find('<').unwrap_or(after.len())];
-            assert!(!text.contains('>'), "stray > in text {text:?}");
-            for (i, _) in text.match_indices('&') {
-                assert!(
-                    ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
-                        .iter()
-                        .any(|e| text[i..].starts_with(e)),
-                    "bare & in {text:?}"
-                );
-            }
-            rest = after;
-        }
-        assert!(stack.is_empty(), "unclosed {stack:?}");
-        assert!(!svg.contains("NaN") && !svg.contains("inf"));
     }
 
     #[test]

@@ -532,6 +532,7 @@ fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::report::svg_check::assert_well_formed;
 
     fn metrics(epoch: u32, loss: Option<f64>) -> EpochMetrics {
         EpochMetrics {
@@ -562,39 +563,6 @@ mod tests {
             .collect();
         names.sort();
         names
-    }
-
-    /// A small check that tags nest properly and attribute quotes balance.
-    fn assert_well_formed(svg: &str) {
-        let mut stack: Vec<String> = Vec::new();
-        let mut rest = svg;
-        while let Some(open) = rest.find('<') {
-            let close = rest[open..].find('>').expect("unclosed tag") + open;
-            let tag = &rest[open + 1..close];
-            assert_eq!(tag.matches('"').count() % 2, 0, "quotes in <{tag}>");
-            assert!(!tag.contains('<'), "stray < in {tag}");
-            if let Some(name) = tag.strip_prefix('/') {
-                assert_eq!(stack.pop().as_deref(), Some(name), "closing </{name}>");
-            } else if !tag.ends_with('/') {
-                stack.push(tag.split_whitespace().next().unwrap().to_string());
-            }
-            let text = &rest[close + 1
-                ..rest[close + 1..]
-                    .find('<')
-                    .map_or(rest.len(), |i| i + close + 1)];
-            assert!(!text.contains('>'), "stray > in text {text:?}");
-            for (i, _) in text.match_indices('&') {
-                let ent = &text[i..];
-                assert!(
-                    ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
-                        .iter()
-                        .any(|e| ent.starts_with(e)),
-                    "bare & in {text:?}"
-                );
-            }
-            rest = &rest[close + 1..];
-        }
-        assert!(stack.is_empty(), "unclosed {stack:?}");
     }
 
     #[test]
@@ -765,5 +733,40 @@ mod tests {
         assert!(lo <= 0.37 && hi >= 2.3 && step == 0.5, "{lo} {hi} {step}");
         let (lo, hi, _) = nice_range(5.0, 5.0);
         assert!(lo < 5.0 && hi > 5.0);
+    }
+}
+
+/// A test helper shared by the SVG writers' tests.
+#[cfg(test)]
+pub(crate) mod svg_check {
+    /// Tags nest, attribute quotes balance, no bare `&`, `<` or `>` in text, no NaN or inf.
+    pub(crate) fn assert_well_formed(svg: &str) {
+        let mut stack: Vec<String> = Vec::new();
+        let mut rest = svg;
+        while let Some(open) = rest.find('<') {
+            let close = rest[open..].find('>').expect("unclosed tag") + open;
+            let tag = &rest[open + 1..close];
+            assert_eq!(tag.matches('"').count() % 2, 0, "quotes in <{tag}>");
+            assert!(!tag.contains('<'), "stray < in {tag}");
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(stack.pop().as_deref(), Some(name), "closing </{name}>");
+            } else if !tag.ends_with('/') {
+                stack.push(tag.split_whitespace().next().unwrap().to_string());
+            }
+            let after = &rest[close + 1..];
+            let text = &after[..after.find('<').unwrap_or(after.len())];
+            assert!(!text.contains('>'), "stray > in text {text:?}");
+            for (i, _) in text.match_indices('&') {
+                assert!(
+                    ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+                        .iter()
+                        .any(|e| text[i..].starts_with(e)),
+                    "bare & in {text:?}"
+                );
+            }
+            rest = after;
+        }
+        assert!(stack.is_empty(), "unclosed {stack:?}");
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
     }
 }

@@ -91,28 +91,66 @@ pub fn radiate(
         .zip(parallel::split_by_lengths(&mut targets.counts, &lengths))
         .zip(scratch.iter_mut())
         .collect();
+    let inputs = KernelInputs {
+        snapshot: &snapshot,
+        params: &params,
+        topology: &topology,
+        tables: &tables.0,
+        dim,
+        k,
+    };
     parallel::run_parts(parts, |(((range, slots), counts), scratch)| {
-        let mut out = Vec::with_capacity(k);
-        for (j, i) in range.enumerate() {
-            let u = snapshot.nodes[i];
-            let source = Source {
-                index: u,
-                phase: &snapshot.phase[i * dim..(i + 1) * dim],
-                successors: topology.graph.successors.row(u as usize),
-            };
-            kernel::top_k(
-                &tables.0,
-                &params.phasors,
-                &params.phase,
-                &source,
-                k,
-                scratch,
-                &mut out,
-            );
-            slots[j * k..j * k + out.len()].copy_from_slice(&out);
-            counts[j] = out.len() as u32;
-        }
+        radiate_run(&inputs, range, slots, counts, scratch)
     });
+}
+
+/// What the radiation kernel reads for a run of sources.
+struct KernelInputs<'a> {
+    snapshot: &'a ActiveSnapshot,
+    params: &'a NodeParams,
+    topology: &'a Topology,
+    tables: &'a crate::model::tables::Tables,
+    dim: usize,
+    k: usize,
+}
+
+/// Exact top-K targets for the snapshot sources in `range`, into `slots` (`k` per source) and
+/// `counts`; shared by the one-system and the split granularity.
+fn radiate_run(
+    inputs: &KernelInputs<'_>,
+    range: std::ops::Range<usize>,
+    slots: &mut [u32],
+    counts: &mut [u32],
+    scratch: &mut Scratch,
+) {
+    let KernelInputs {
+        snapshot,
+        params,
+        topology,
+        tables,
+        dim,
+        k,
+    } = *inputs;
+    let mut out = Vec::with_capacity(k);
+    for (j, i) in range.enumerate() {
+        let u = snapshot.nodes[i];
+        let source = Source {
+            index: u,
+            phase: &snapshot.phase[i * dim..(i + 1) * dim],
+            successors: topology.graph.successors.row(u as usize),
+        };
+        kernel::top_k(
+            tables,
+            &params.phasors,
+            &params.phase,
+            &source,
+            k,
+            scratch,
+            &mut out,
+        );
+        slots[j * k..j * k + out.len()].copy_from_slice(&out);
+        counts[j] = out.len() as u32;
+    }
 }
 
 /// Buffers of the radiation parts under `Granularity::Split`: part i writes only buffer i,
@@ -185,27 +223,20 @@ pub fn radiate_part(
         if k == 0 {
             return;
         }
-        let dim = settings.dim;
-        let mut out = Vec::with_capacity(k);
-        for (j, i) in range.enumerate() {
-            let u = snapshot.nodes[i];
-            let source = Source {
-                index: u,
-                phase: &snapshot.phase[i * dim..(i + 1) * dim],
-                successors: topology.graph.successors.row(u as usize),
-            };
-            kernel::top_k(
-                &tables.0,
-                &params.phasors,
-                &params.phase,
-                &source,
-                k,
-                &mut buffer.scratch,
-                &mut out,
-            );
-            buffer.targets[j * k..j * k + out.len()].copy_from_slice(&out);
-            buffer.counts[j] = out.len() as u32;
-        }
+        let inputs = KernelInputs {
+            snapshot: &snapshot,
+            params: &params,
+            topology: &topology,
+            tables: &tables.0,
+            dim: settings.dim,
+            k,
+        };
+        let PartBuffer {
+            targets,
+            counts,
+            scratch,
+        } = buffer;
+        radiate_run(&inputs, range, targets, counts, scratch);
     }
 }
 
