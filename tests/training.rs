@@ -21,6 +21,17 @@ fn scene(script: &str) -> Scene {
     scene::parse(&text, "training-test.ron").unwrap()
 }
 
+/// Runs a scene that must fail and returns its error message.
+fn run_err(scene: &Scene, dir: &std::path::Path) -> String {
+    match Runner::new(scene, true)
+        .and_then(|r| r.with_output(dir))
+        .and_then(|mut r| r.run_script())
+    {
+        Ok(_) => panic!("the run must fail"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn run(scene: &Scene, dir: &std::path::Path) -> neurograph::run::RunReport {
     Runner::new(scene, true)
         .unwrap()
@@ -77,25 +88,13 @@ fn corrupt_and_truncated_checkpoints_are_refused() {
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x40;
     std::fs::write(&path, &flipped).unwrap();
-    let err = Runner::new(&restore, true)
-        .unwrap()
-        .with_output(dir.path())
-        .unwrap()
-        .run_script()
-        .unwrap_err()
-        .to_string();
+    let err = run_err(&restore, dir.path());
     assert!(
         err.contains("Restore") && err.to_lowercase().contains("corrupt"),
         "{err}"
     );
     std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-    let err = Runner::new(&restore, true)
-        .unwrap()
-        .with_output(dir.path())
-        .unwrap()
-        .run_script()
-        .unwrap_err()
-        .to_string();
+    let err = run_err(&restore, dir.path());
     assert!(err.to_lowercase().contains("truncated"), "{err}");
 }
 
@@ -105,13 +104,7 @@ fn checkpoint_from_another_graph_is_refused() {
     run(&scene("[Checkpoint(path: \"a.ckpt\")]"), dir.path());
     let mut other = scene("[Restore(path: \"a.ckpt\")]");
     other.seed = 12;
-    let err = Runner::new(&other, true)
-        .unwrap()
-        .with_output(dir.path())
-        .unwrap()
-        .run_script()
-        .unwrap_err()
-        .to_string();
+    let err = run_err(&other, dir.path());
     assert!(err.contains("graph"), "{err}");
 }
 
@@ -123,13 +116,7 @@ fn set_steps_fail_clearly() {
         field: "training.hidden_credit_weight".into(),
         value: "-1".into(),
     });
-    let err = Runner::new(&s, true)
-        .unwrap()
-        .with_output(dir.path())
-        .unwrap()
-        .run_script()
-        .unwrap_err()
-        .to_string();
+    let err = run_err(&s, dir.path());
     assert!(
         err.contains("step 2") && err.contains("hidden_credit_weight"),
         "{err}"

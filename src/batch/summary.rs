@@ -12,6 +12,7 @@
 //! invocation completed them); failed and interrupted runs are counted but contribute no values,
 //! and neither do non-finite values.
 
+use crate::run::report::xml_escape;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
@@ -713,24 +714,6 @@ pub fn render_comparison_svg(aggs: &[Aggregate], title: &str) -> String {
     let _ = writeln!(s, "</g>");
     s.push_str("</svg>\n");
     s
-}
-
-/// Escapes text for XML content and attribute values.
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters other than tab and newlines are not allowed in XML 1.0.
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 // ---- Writing -----------------------------------------------------------------------------

@@ -511,8 +511,8 @@ fn draw_legend(s: &mut String, p: &Panel, entries: &[(&str, &str, bool)]) {
     let _ = writeln!(s, "</g>");
 }
 
-/// Escapes text for XML content and attribute values.
-fn xml_escape(text: &str) -> String {
+/// Escapes text for XML content and attribute values (shared by every SVG writer).
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
