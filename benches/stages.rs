@@ -6,7 +6,9 @@ use std::hint::black_box;
 
 use neurograph::model::rng;
 use neurograph::model::tables::Tables;
-use neurograph::radiation::{PhasorMatrix, Scratch, Source, top_k, top_k_brute_force};
+use neurograph::radiation::{
+    Backend, PhasorMatrix, Scratch, Source, top_k_batch, top_k_brute_force,
+};
 use neurograph::scene::Scene;
 use neurograph::sim::Simulation;
 
@@ -34,17 +36,26 @@ fn radiation(c: &mut Criterion) {
     group.throughput(Throughput::Elements((sources * nodes) as u64));
     group.bench_function("kernel_600x1000", |b| {
         let mut scratch = Scratch::default();
-        let mut out = Vec::new();
+        let (mut targets, mut counts) = (vec![0u32; sources * 6], vec![0u32; sources]);
+        let backend = Backend::detect();
         b.iter(|| {
-            for u in 0..sources {
-                let src = Source {
+            top_k_batch(
+                backend,
+                &tables,
+                &phasors,
+                &phases,
+                sources,
+                |u| Source {
                     index: u as u32,
                     phase: &acts[u * dim..(u + 1) * dim],
                     successors: &succ[u],
-                };
-                top_k(&tables, &phasors, &phases, &src, 6, &mut scratch, &mut out);
-                black_box(&out);
-            }
+                },
+                6,
+                &mut scratch,
+                &mut targets,
+                &mut counts,
+            );
+            black_box(&targets);
         })
     });
     group.sample_size(10);

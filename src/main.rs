@@ -45,6 +45,13 @@ enum Command {
         /// Write the schedules as a Graphviz graph to FILE (implies --schedule).
         #[arg(long, value_name = "FILE")]
         dot: Option<PathBuf>,
+        /// Print the radiation cache statistics of the scene's finished run (its summary.json in
+        /// runs/<scene>-<seed>/, or in --run) instead of the settings.
+        #[arg(long)]
+        cache: bool,
+        /// The run directory (`run --out`) or summary.json that --cache reads.
+        #[arg(long, value_name = "RUN_DIR", requires = "cache")]
+        run: Option<PathBuf>,
     },
     /// Measure forward-pass throughput and time per stage.
     Bench {
@@ -250,9 +257,18 @@ fn real_main() -> Result<()> {
             scene,
             schedule,
             dot,
+            cache,
+            run,
         } => {
             let scene = scene.load()?;
-            inspect(&scene, schedule || dot.is_some(), dot.as_deref())?;
+            if cache {
+                let dir = run.unwrap_or_else(|| {
+                    PathBuf::from("runs").join(format!("{}-{}", scene.name, scene.seed))
+                });
+                inspect_cache(&dir)?;
+            } else {
+                inspect(&scene, schedule || dot.is_some(), dot.as_deref())?;
+            }
         }
         Command::Bench {
             scene,
@@ -401,6 +417,79 @@ fn print_run(report: &RunReport) {
             e.samples_per_second
         );
     }
+    print_radiation(&report.radiation);
+}
+
+/// The radiation section of a run or bench report: settings, backend, share, cache levels.
+fn print_radiation(r: &run::RadiationReport) {
+    if !r.enabled {
+        println!("radiation off");
+        return;
+    }
+    let c = &r.cache;
+    println!(
+        "radiation: top_k {}  kernel {}  {:.1}% of stage time  pattern cache {}",
+        r.top_k,
+        r.backend,
+        100.0 * r.share,
+        if c.enabled {
+            format!(
+                "on (capacity {}, q {}, max_staleness {}, {})",
+                c.capacity,
+                c.quantization,
+                c.max_staleness,
+                if c.exact { "exact" } else { "APPROXIMATE" }
+            )
+        } else {
+            "off".to_string()
+        }
+    );
+    println!(
+        "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
+        "level", "hits", "misses", "stale", "evictions", "entries", "bytes", "hit rate"
+    );
+    for l in &r.levels {
+        println!(
+            "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
+            l.level,
+            l.hits,
+            l.misses,
+            l.stale_misses,
+            l.evictions,
+            l.entries,
+            l.bytes,
+            l.hit_rate
+                .map_or("-".to_string(), |h| format!("{:.2}%", 100.0 * h))
+        );
+    }
+}
+
+/// `inspect --cache`: the radiation section of a finished run's summary.json.
+fn inspect_cache(dir: &Path) -> Result<()> {
+    let path = if dir.is_dir() {
+        dir.join(run::report::SUMMARY_FILE)
+    } else {
+        dir.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (run the scene first, or pass a run directory)",
+            path.display()
+        )
+    })?;
+    let summary: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid JSON run summary", path.display()))?;
+    let radiation = summary.get("radiation").cloned().with_context(|| {
+        format!(
+            "{} has no radiation section (written by an older version?)",
+            path.display()
+        )
+    })?;
+    let report: run::RadiationReport = serde_json::from_value(radiation)
+        .with_context(|| format!("{}: the radiation section is malformed", path.display()))?;
+    println!("run {}", path.display());
+    print_radiation(&report);
+    Ok(())
 }
 
 fn print_bench(r: &run::BenchReport) {
@@ -425,6 +514,7 @@ fn print_bench(r: &run::BenchReport) {
     if let Some(hash) = &r.world_hash {
         println!("final world hash         {hash}");
     }
+    print_radiation(&r.radiation);
     if !r.timing {
         println!("(timing off)");
         return;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::data::{self, DataError, ImageSet, Splits};
 use crate::graph::GraphStats;
+use crate::radiation::cache::LevelStats;
 use crate::scene::{DataSource, Scene, Split, Step};
 use crate::sim::schedule::Stage;
 use crate::sim::{SampleOutcome, SimError, Simulation};
@@ -218,6 +219,41 @@ struct EncodingCache {
     entries: Vec<Option<Box<[u16]>>>,
 }
 
+/// Radiation in a run or bench report: settings, the kernel backend, its share of the stage
+/// time, and the statistics of every cache level.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct RadiationReport {
+    /// `radiation.enabled`.
+    pub enabled: bool,
+    /// `radiation.top_k`.
+    pub top_k: u32,
+    /// The kernel's SIMD backend on this CPU (`Portable`, `Avx2Fma`, `Avx512Vl`).
+    pub backend: String,
+    /// Seconds in the radiation stage (summed over worlds).
+    pub seconds: f64,
+    /// Radiation's share of all stage time.
+    pub share: f64,
+    /// The level-1 settings.
+    pub cache: CacheSettingsReport,
+    /// Statistics per level: `pattern` (level 1, when enabled), `static`, `candidates`.
+    pub levels: Vec<LevelStats>,
+}
+
+/// The pattern-cache settings of a run.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct CacheSettingsReport {
+    /// `radiation.cache.enabled`.
+    pub enabled: bool,
+    /// Whether every hit equals the kernel's answer (q = 1 and staleness 0).
+    pub exact: bool,
+    /// `radiation.cache.capacity`.
+    pub capacity: u32,
+    /// `radiation.cache.quantization` (q).
+    pub quantization: u32,
+    /// `radiation.cache.max_staleness`.
+    pub max_staleness: u32,
+}
+
 /// The report of a whole run.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -239,6 +275,8 @@ pub struct RunReport {
     pub evaluations: Vec<Evaluation>,
     /// Seconds per stage over the whole run.
     pub stage_seconds: BTreeMap<String, f64>,
+    /// Radiation: settings, time share and cache statistics.
+    pub radiation: RadiationReport,
     /// The output directory, when reports were written.
     pub out_dir: Option<String>,
 }
@@ -535,10 +573,52 @@ impl Runner {
         }
     }
 
-    fn reset_clocks(&self) {
-        self.sim.reset_clock();
-        for r in &self.replicas {
-            r.reset_clock();
+    fn reset_clocks(&mut self) {
+        for sim in std::iter::once(&mut self.sim).chain(&mut self.replicas) {
+            sim.reset_clock();
+            sim.reset_radiation_counters();
+        }
+    }
+
+    /// The radiation settings, kernel backend, time share and cache statistics, summed over
+    /// the primary world and its replicas (counts since the last clock reset: the whole run,
+    /// or a bench's timed passes).
+    pub fn radiation_report(&self) -> RadiationReport {
+        let per_world: Vec<Vec<LevelStats>> = std::iter::once(&self.sim)
+            .chain(&self.replicas)
+            .map(|s| s.radiation_stats())
+            .collect();
+        let levels = per_world[0]
+            .iter()
+            .filter_map(|first| {
+                let same: Vec<&LevelStats> = per_world
+                    .iter()
+                    .filter_map(|w| w.iter().find(|l| l.level == first.level))
+                    .collect();
+                LevelStats::sum(&same)
+            })
+            .collect();
+        let stages = self.stage_seconds();
+        let total: f64 = stages.iter().map(|&(_, t)| t).sum();
+        let seconds = stages
+            .iter()
+            .find(|&&(s, _)| s == Stage::Radiation)
+            .map_or(0.0, |&(_, t)| t);
+        let c = &self.scene.radiation.cache;
+        RadiationReport {
+            enabled: self.scene.radiation.enabled,
+            top_k: self.scene.radiation.top_k,
+            backend: format!("{:?}", crate::radiation::Backend::detect()),
+            seconds,
+            share: if total > 0.0 { seconds / total } else { 0.0 },
+            cache: CacheSettingsReport {
+                enabled: c.enabled,
+                exact: c.quantization == 1 && c.max_staleness == 0,
+                capacity: c.capacity,
+                quantization: c.quantization,
+                max_staleness: c.max_staleness,
+            },
+            levels,
         }
     }
 
@@ -611,6 +691,7 @@ impl Runner {
             training: self.training.clone(),
             evaluations,
             stage_seconds: stage_map(&self.stage_seconds()),
+            radiation: self.radiation_report(),
             out_dir: self.out.as_ref().map(|o| o.path().display().to_string()),
         };
         if let Some(out) = &self.out {
@@ -777,6 +858,8 @@ pub struct BenchReport {
     pub mean_active_nodes: f64,
     /// Share of passes with an active output.
     pub coverage: f64,
+    /// Radiation: settings, time share and cache statistics over the timed passes.
+    pub radiation: RadiationReport,
 }
 
 /// Measures forward-pass throughput on the scene's test split (cycled if shorter than
@@ -848,6 +931,7 @@ pub fn bench(
         mean_timesteps: eval.mean_timesteps,
         mean_active_nodes: eval.mean_active_nodes,
         coverage: eval.coverage,
+        radiation: runner.radiation_report(),
     })
 }
 
@@ -922,5 +1006,6 @@ pub fn bench_training(
         mean_timesteps: timesteps / per,
         mean_active_nodes: active / per,
         coverage: covered / per,
+        radiation: runner.radiation_report(),
     })
 }

@@ -211,7 +211,9 @@ impl Simulation {
             phase,
             magnitude,
             phasors,
+            phase_version: 0,
         });
+        world.insert_resource(RadiationCache::new(&scene.radiation.cache));
         world.insert_resource(LookupTables(tables));
         world.insert_resource(Topology { graph, entities });
         world.insert_resource(settings.clone());
@@ -424,6 +426,17 @@ impl Simulation {
         self.settings = forward_settings(scene, &self.stats, n);
         self.world.insert_resource(self.settings.clone());
         self.world.insert_resource(training_settings(scene));
+        if self.world.resource::<RadiationCache>().settings != scene.radiation.cache {
+            // A new level 1 for the new settings; the counts of levels 2 and 3 carry on.
+            let old = self
+                .world
+                .remove_resource::<RadiationCache>()
+                .unwrap_or_default();
+            let mut cache = RadiationCache::new(&scene.radiation.cache);
+            cache.static_counters = old.static_counters;
+            cache.candidate_counters = old.candidate_counters;
+            self.world.insert_resource(cache);
+        }
         let fresh = pending_gradients(scene, n, dim);
         let mut pending = self.world.resource_mut::<PendingGradients>();
         let same = match (&pending.0, &fresh) {
@@ -434,6 +447,29 @@ impl Simulation {
         if !same {
             pending.0 = fresh;
         }
+    }
+
+    /// Statistics of the radiation cache levels so far (level 1 only when enabled).
+    pub fn radiation_stats(&self) -> Vec<crate::radiation::cache::LevelStats> {
+        let cache = self.world.resource::<RadiationCache>();
+        let params = self.world.resource::<NodeParams>();
+        let topology = self.world.resource::<Topology>();
+        cache.stats(&topology.graph.successors, &params.phasors)
+    }
+
+    /// Zeroes the radiation cache counts (level-1 entries stay: a warm cache).
+    pub fn reset_radiation_counters(&mut self) {
+        let mut cache = self.world.resource_mut::<RadiationCache>();
+        cache.static_counters = Default::default();
+        cache.candidate_counters = Default::default();
+        if let Some(p) = cache.pattern.as_mut() {
+            p.reset_counters();
+        }
+    }
+
+    /// The radiation cache resource (level 1 and the counts).
+    pub fn radiation_cache(&self) -> &RadiationCache {
+        self.world.resource::<RadiationCache>()
     }
 
     /// All accumulators as dense `[node][dim]` arrays (phase, magnitude).

@@ -71,6 +71,10 @@ pub struct NodeParams {
     pub magnitude: Vec<u16>,
     /// Phasors of θφ for the radiation kernel.
     pub phasors: PhasorMatrix,
+    /// Increases whenever any node's phase parameters change (seen by the parameter sync at
+    /// the start of a sample, whatever changed them: updates, restores, direct sets). The
+    /// radiation pattern cache keys on it.
+    pub phase_version: u64,
 }
 
 /// The fixed input adapter.
@@ -143,6 +147,72 @@ impl RadiationTargets {
     /// Targets of the i-th source of the snapshot.
     pub fn of(&self, i: usize) -> &[u32] {
         &self.targets[i * self.k..i * self.k + self.counts[i] as usize]
+    }
+}
+
+/// The multi-level radiation cache (SPEC 5) of this world, its counts, and the work list of
+/// the current timestep.
+#[derive(Resource, Debug, Default)]
+pub struct RadiationCache {
+    /// The scene's `radiation.cache` settings this cache was built with.
+    pub settings: crate::scene::RadiationCache,
+    /// Level 1, when `radiation.cache.enabled`.
+    pub pattern: Option<crate::radiation::cache::PatternCache>,
+    /// Level 2 lookups: one per radiating source (its static successors, the exclusion list).
+    pub static_counters: crate::radiation::cache::Counters,
+    /// Level 3 lookups: one per kernel run (the source's candidate set).
+    pub candidate_counters: crate::radiation::cache::Counters,
+    /// Snapshot indices of this timestep's sources that the kernel must compute.
+    pub misses: Vec<u32>,
+    /// Their pattern keys (when level 1 is on), in the same order.
+    pub keys: Vec<crate::radiation::cache::PatternKey>,
+    /// The kernel's targets for the misses, `k` slots each.
+    pub miss_targets: Vec<u32>,
+    /// Number of targets of each miss.
+    pub miss_counts: Vec<u32>,
+}
+
+impl RadiationCache {
+    /// A cache configured by the scene's `radiation.cache` (level 1 off when not enabled).
+    pub fn new(settings: &crate::scene::RadiationCache) -> RadiationCache {
+        RadiationCache {
+            pattern: settings.enabled.then(|| {
+                crate::radiation::cache::PatternCache::new(
+                    settings.capacity as usize,
+                    settings.quantization,
+                    u64::from(settings.max_staleness),
+                )
+            }),
+            settings: settings.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The statistics of the three levels (level 1 only when enabled), given the static
+    /// neighbour lists and the phasor matrix that levels 2 and 3 hold.
+    pub fn stats(
+        &self,
+        successors: &crate::graph::Csr,
+        phasors: &crate::radiation::PhasorMatrix,
+    ) -> Vec<crate::radiation::cache::LevelStats> {
+        use crate::radiation::cache::LevelStats;
+        let nodes = phasors.nodes() as u64;
+        let csr_bytes = std::mem::size_of_val(&successors.offsets[..])
+            + std::mem::size_of_val(&successors.items[..]);
+        let mut levels: Vec<LevelStats> = self.pattern.iter().map(|p| p.stats()).collect();
+        levels.push(LevelStats::new(
+            "static",
+            &self.static_counters,
+            nodes,
+            csr_bytes as u64,
+        ));
+        levels.push(LevelStats::new(
+            "candidates",
+            &self.candidate_counters,
+            nodes,
+            phasors.bytes() as u64,
+        ));
+        levels
     }
 }
 

@@ -129,12 +129,16 @@ pub fn timestep(executor: ExecutorKind, granularity: Granularity) -> Schedule {
         }
         Granularity::Split { parts } => {
             let parts = parts.max(1) as usize;
-            s.add_systems(radiation::gather_active.in_set(Stage::Radiation));
+            s.add_systems(
+                (radiation::gather_active, radiation::lookup_radiation)
+                    .chain()
+                    .in_set(Stage::Radiation),
+            );
             for part in 0..parts {
                 s.add_systems(
                     radiation::radiate_part(part, parts)
                         .in_set(Stage::Radiation)
-                        .after(radiation::gather_active)
+                        .after(radiation::lookup_radiation)
                         .before(radiation::merge_radiation),
                 );
             }

@@ -24,14 +24,20 @@ pub fn sync_params(
     let _t = clock.time_system(Stage::Inject, "inject::sync_params");
     let dim = settings.dim;
     let params = &mut *params;
+    let mut phases_changed = false;
     for (node, phase, magnitude, mut signal) in &mut changed {
         let k = node.index as usize;
-        params.phase[k * dim..(k + 1) * dim].copy_from_slice(&phase.0[..dim]);
+        let row = &mut params.phase[k * dim..(k + 1) * dim];
+        phases_changed |= row != &phase.0[..dim];
+        row.copy_from_slice(&phase.0[..dim]);
         params.magnitude[k * dim..(k + 1) * dim].copy_from_slice(&magnitude.0[..dim]);
         params.phasors.set_node(&tables.0, k, &phase.0[..dim]);
         tables
             .0
             .signal_vec(&phase.0[..dim], &magnitude.0[..dim], &mut signal.0[..dim]);
+    }
+    if phases_changed {
+        params.phase_version += 1;
     }
 }
 

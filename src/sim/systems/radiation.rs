@@ -1,13 +1,15 @@
-//! Radiation stage: snapshot the active set, then exact top-K targets for every active source.
+//! Radiation stage: snapshot the active set, then exact top-K targets for every active source,
+//! through the multi-level cache (SPEC 5).
 
 use bevy_ecs::prelude::*;
 
+use crate::radiation::cache::Lookup;
 use crate::radiation::{self as kernel, Scratch, Source};
 use crate::sim::components::{Activation, Node};
 use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, ForwardSettings, LookupTables, NodeParams, RadiationTargets, Stage, StageClock,
-    Topology, Workers,
+    ActiveSnapshot, ForwardSettings, LookupTables, NodeParams, RadiationCache, RadiationTargets,
+    Stage, StageClock, Topology, Workers,
 };
 
 /// Gathers the active nodes, ascending by index, into the [`ActiveSnapshot`].
@@ -37,9 +39,95 @@ pub fn gather_active(
     }
 }
 
-/// Computes the radiation targets of every active source (exact top-K, SPEC 5), in parallel
-/// over contiguous runs of sources; each source's targets land in its own slots, so the result
-/// does not depend on the thread count.
+/// The radiation systems' shared view of the kernel's inputs.
+fn top_k_of(settings: &ForwardSettings) -> usize {
+    if settings.radiation {
+        settings.top_k
+    } else {
+        0
+    }
+}
+
+/// Level 1 lookups for every source of the snapshot, in source order: hits go straight into
+/// `targets`, misses (and their keys) into the cache's work list for the kernel. Levels 2 and
+/// 3 count their lookups. Sizes `targets` for this timestep.
+fn lookup(
+    cache: &mut RadiationCache,
+    snapshot: &ActiveSnapshot,
+    version: u64,
+    dim: usize,
+    k: usize,
+    targets: &mut RadiationTargets,
+) {
+    let sources = snapshot.nodes.len();
+    targets.k = k;
+    targets.targets.clear();
+    targets.targets.resize(sources * k, u32::MAX);
+    targets.counts.clear();
+    targets.counts.resize(sources, 0);
+    cache.misses.clear();
+    cache.keys.clear();
+    if k == 0 {
+        return;
+    }
+    cache.static_counters.hits += sources as u64;
+    let RadiationCache {
+        pattern,
+        misses,
+        keys,
+        ..
+    } = cache;
+    match pattern {
+        None => misses.extend(0..sources as u32),
+        Some(pattern) => {
+            for (i, &u) in snapshot.nodes.iter().enumerate() {
+                let key = pattern.key(u, &snapshot.phase[i * dim..(i + 1) * dim], k);
+                match pattern.lookup(&key, version) {
+                    Lookup::Hit(hit) => {
+                        targets.targets[i * k..i * k + hit.len()].copy_from_slice(hit);
+                        targets.counts[i] = hit.len() as u32;
+                    }
+                    Lookup::Miss | Lookup::Stale => {
+                        misses.push(i as u32);
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+    }
+    cache.candidate_counters.hits += cache.misses.len() as u64;
+    cache.miss_targets.clear();
+    cache.miss_targets.resize(cache.misses.len() * k, u32::MAX);
+    cache.miss_counts.clear();
+    cache.miss_counts.resize(cache.misses.len(), 0);
+}
+
+/// Copies the kernel's answers for the misses into `targets` and stores them in level 1, in
+/// source order.
+fn store(cache: &mut RadiationCache, version: u64, k: usize, targets: &mut RadiationTargets) {
+    let RadiationCache {
+        pattern,
+        misses,
+        keys,
+        miss_targets,
+        miss_counts,
+        ..
+    } = cache;
+    for (j, &i) in misses.iter().enumerate() {
+        let (i, n) = (i as usize, miss_counts[j] as usize);
+        let found = &miss_targets[j * k..j * k + n];
+        targets.targets[i * k..i * k + n].copy_from_slice(found);
+        targets.counts[i] = n as u32;
+        if let Some(pattern) = pattern.as_mut() {
+            pattern.insert(keys[j], version, found);
+        }
+    }
+}
+
+/// Computes the radiation targets of every active source (exact top-K, SPEC 5): level-1
+/// cache lookups in source order, the kernel for the misses in parallel over contiguous runs
+/// (each miss's targets land in its own slots), then the new answers stored in source order.
+/// Nothing depends on the thread count.
 #[expect(
     clippy::too_many_arguments,
     reason = "a bevy system names each resource it reads"
@@ -51,44 +139,40 @@ pub fn radiate(
     tables: Res<LookupTables>,
     settings: Res<ForwardSettings>,
     mut targets: ResMut<RadiationTargets>,
+    mut cache: ResMut<RadiationCache>,
     mut workers: ResMut<Workers>,
     clock: Res<StageClock>,
 ) {
     let _t = clock.time_system(Stage::Radiation, "radiation::radiate");
-    let k = if settings.radiation {
-        settings.top_k
-    } else {
-        0
-    };
-    let sources = snapshot.nodes.len();
-    let targets = &mut *targets;
-    targets.k = k;
-    targets.targets.clear();
-    targets.targets.resize(sources * k, u32::MAX);
-    targets.counts.clear();
-    targets.counts.resize(sources, 0);
-    if k == 0 || sources == 0 {
+    let k = top_k_of(&settings);
+    let cache = &mut *cache;
+    let version = params.phase_version;
+    lookup(cache, &snapshot, version, settings.dim, k, &mut targets);
+    let jobs = cache.misses.len();
+    if k == 0 || jobs == 0 {
         return;
     }
-    let dim = settings.dim;
     let Workers {
         threads,
         batch_size,
         scratch,
     } = &mut *workers;
-    let ranges = parallel::split_ranges(sources, *threads, *batch_size);
+    let ranges = parallel::split_ranges(jobs, *threads, *batch_size);
     if scratch.len() < ranges.len() {
         scratch.resize_with(ranges.len(), Scratch::default);
     }
     let lengths: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
     let slot_lengths: Vec<usize> = lengths.iter().map(|n| n * k).collect();
+    let RadiationCache {
+        misses,
+        miss_targets,
+        miss_counts,
+        ..
+    } = &mut *cache;
     let parts: Vec<_> = ranges
         .into_iter()
-        .zip(parallel::split_by_lengths(
-            &mut targets.targets,
-            &slot_lengths,
-        ))
-        .zip(parallel::split_by_lengths(&mut targets.counts, &lengths))
+        .zip(parallel::split_by_lengths(miss_targets, &slot_lengths))
+        .zip(parallel::split_by_lengths(miss_counts, &lengths))
         .zip(scratch.iter_mut())
         .collect();
     let inputs = KernelInputs {
@@ -96,12 +180,14 @@ pub fn radiate(
         params: &params,
         topology: &topology,
         tables: &tables.0,
-        dim,
+        dim: settings.dim,
         k,
     };
+    let misses = &*misses;
     parallel::run_parts(parts, |(((range, slots), counts), scratch)| {
-        radiate_run(&inputs, range, slots, counts, scratch)
+        radiate_run(&inputs, &misses[range], slots, counts, scratch)
     });
+    store(cache, version, k, &mut targets);
 }
 
 /// What the radiation kernel reads for a run of sources.
@@ -114,11 +200,11 @@ struct KernelInputs<'a> {
     k: usize,
 }
 
-/// Exact top-K targets for the snapshot sources in `range`, into `slots` (`k` per source) and
-/// `counts`; shared by the one-system and the split granularity.
+/// Exact top-K targets for the snapshot sources listed in `sources`, into `slots` (`k` per
+/// source) and `counts`; shared by the one-system and the split granularity.
 fn radiate_run(
     inputs: &KernelInputs<'_>,
-    range: std::ops::Range<usize>,
+    sources: &[u32],
     slots: &mut [u32],
     counts: &mut [u32],
     scratch: &mut Scratch,
@@ -131,26 +217,48 @@ fn radiate_run(
         dim,
         k,
     } = *inputs;
-    let mut out = Vec::with_capacity(k);
-    for (j, i) in range.enumerate() {
-        let u = snapshot.nodes[i];
-        let source = Source {
-            index: u,
-            phase: &snapshot.phase[i * dim..(i + 1) * dim],
-            successors: topology.graph.successors.row(u as usize),
-        };
-        kernel::top_k(
-            tables,
-            &params.phasors,
-            &params.phase,
-            &source,
-            k,
-            scratch,
-            &mut out,
-        );
-        slots[j * k..j * k + out.len()].copy_from_slice(&out);
-        counts[j] = out.len() as u32;
-    }
+    kernel::top_k_batch(
+        kernel::Backend::detect(),
+        tables,
+        &params.phasors,
+        &params.phase,
+        sources.len(),
+        |j| {
+            let i = sources[j] as usize;
+            let u = snapshot.nodes[i];
+            Source {
+                index: u,
+                phase: &snapshot.phase[i * dim..(i + 1) * dim],
+                successors: topology.graph.successors.row(u as usize),
+            }
+        },
+        k,
+        scratch,
+        slots,
+        counts,
+    );
+}
+
+/// Under `Granularity::Split`: the level-1 lookups that precede the radiation parts (the
+/// parts then compute only the misses).
+pub fn lookup_radiation(
+    snapshot: Res<ActiveSnapshot>,
+    params: Res<NodeParams>,
+    settings: Res<ForwardSettings>,
+    mut targets: ResMut<RadiationTargets>,
+    mut cache: ResMut<RadiationCache>,
+    clock: Res<StageClock>,
+) {
+    let _t = clock.time_system(Stage::Radiation, "radiation::lookup_radiation");
+    let k = top_k_of(&settings);
+    lookup(
+        &mut cache,
+        &snapshot,
+        params.phase_version,
+        settings.dim,
+        k,
+        &mut targets,
+    );
 }
 
 /// Buffers of the radiation parts under `Granularity::Split`: part i writes only buffer i,
@@ -162,7 +270,7 @@ pub struct RadiationParts {
     pub parts: Vec<std::sync::Mutex<PartBuffer>>,
 }
 
-/// One radiation part's output: the targets of its run of sources.
+/// One radiation part's output: the targets of its run of misses.
 #[derive(Default)]
 pub struct PartBuffer {
     /// Targets, `k` slots per source.
@@ -172,14 +280,14 @@ pub struct PartBuffer {
     scratch: Scratch,
 }
 
-/// The run of snapshot sources that part `part` of `parts` handles.
+/// The run of misses that part `part` of `parts` handles.
 fn part_range(sources: usize, part: usize, parts: usize) -> std::ops::Range<usize> {
     let per = sources.div_ceil(parts.max(1));
     (part * per).min(sources)..((part + 1) * per).min(sources)
 }
 
-/// The system for radiation part `part` of `parts`: exact top-K for its run of sources, on one
-/// thread (bevy decides what runs beside it).
+/// The system for radiation part `part` of `parts`: exact top-K for its run of the
+/// timestep's misses, on one thread (bevy decides what runs beside it).
 #[expect(
     clippy::type_complexity,
     reason = "the parameter list of a bevy system closure"
@@ -193,6 +301,7 @@ pub fn radiate_part(
     Res<Topology>,
     Res<LookupTables>,
     Res<ForwardSettings>,
+    Res<RadiationCache>,
     Res<RadiationParts>,
     Res<StageClock>,
 ) + Send
@@ -203,15 +312,12 @@ pub fn radiate_part(
           topology: Res<Topology>,
           tables: Res<LookupTables>,
           settings: Res<ForwardSettings>,
+          cache: Res<RadiationCache>,
           buffers: Res<RadiationParts>,
           clock: Res<StageClock>| {
         let _t = clock.time_system(Stage::Radiation, "radiation::radiate_part");
-        let k = if settings.radiation {
-            settings.top_k
-        } else {
-            0
-        };
-        let range = part_range(snapshot.nodes.len(), part, parts);
+        let k = top_k_of(&settings);
+        let range = part_range(cache.misses.len(), part, parts);
         let mut guard = buffers.parts[part]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -236,32 +342,33 @@ pub fn radiate_part(
             counts,
             scratch,
         } = buffer;
-        radiate_run(&inputs, range, targets, counts, scratch);
+        radiate_run(&inputs, &cache.misses[range], targets, counts, scratch);
     }
 }
 
-/// Concatenates the parts' targets, in part (= source) order, into [`RadiationTargets`].
+/// Concatenates the parts' answers, in part (= source) order, and stores them like
+/// [`radiate`] does.
 pub fn merge_radiation(
-    snapshot: Res<ActiveSnapshot>,
+    params: Res<NodeParams>,
     settings: Res<ForwardSettings>,
     buffers: Res<RadiationParts>,
     mut targets: ResMut<RadiationTargets>,
+    mut cache: ResMut<RadiationCache>,
     clock: Res<StageClock>,
 ) {
     let _t = clock.time_system(Stage::Radiation, "radiation::merge_radiation");
-    let k = if settings.radiation {
-        settings.top_k
-    } else {
-        0
-    };
-    let targets = &mut *targets;
-    targets.k = k;
-    targets.targets.clear();
-    targets.counts.clear();
+    let k = top_k_of(&settings);
+    if k == 0 {
+        return;
+    }
+    let cache = &mut *cache;
+    cache.miss_targets.clear();
+    cache.miss_counts.clear();
     for part in &buffers.parts {
         let buffer = part.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        targets.targets.extend_from_slice(&buffer.targets);
-        targets.counts.extend_from_slice(&buffer.counts);
+        cache.miss_targets.extend_from_slice(&buffer.targets);
+        cache.miss_counts.extend_from_slice(&buffer.counts);
     }
-    debug_assert_eq!(targets.counts.len(), snapshot.nodes.len());
+    debug_assert_eq!(cache.miss_counts.len(), cache.misses.len());
+    store(cache, params.phase_version, k, &mut targets);
 }
