@@ -186,7 +186,13 @@ fn a_run_in_a_batch_equals_the_same_run_alone() {
 fn strip_timing(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
-            for key in ["seconds", "samples_per_second", "stage_seconds", "share", "out_dir"] {
+            for key in [
+                "seconds",
+                "samples_per_second",
+                "stage_seconds",
+                "share",
+                "out_dir",
+            ] {
                 map.remove(key);
             }
             map.values_mut().for_each(strip_timing);

@@ -63,6 +63,22 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The counts added since `earlier` (an earlier reading of the same counters).
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        Counters {
+            hits: self.hits.saturating_sub(earlier.hits),
+            misses: self.misses.saturating_sub(earlier.misses),
+            stale_misses: self.stale_misses.saturating_sub(earlier.stale_misses),
+            evictions: self.evictions.saturating_sub(earlier.evictions),
+        }
+    }
+
+    /// hits / (hits + misses + stale misses); `None` without lookups.
+    pub fn hit_rate(&self) -> Option<f64> {
+        let lookups = self.hits + self.misses + self.stale_misses;
+        (lookups > 0).then(|| self.hits as f64 / lookups as f64)
+    }
+
     /// Adds another set of counts.
     pub fn add(&mut self, other: &Counters) {
         self.hits += other.hits;
@@ -96,7 +112,6 @@ pub struct LevelStats {
 impl LevelStats {
     /// Builds the statistics from counts and sizes.
     pub fn new(level: &str, c: &Counters, entries: u64, bytes: u64) -> LevelStats {
-        let lookups = c.hits + c.misses + c.stale_misses;
         LevelStats {
             level: level.to_string(),
             hits: c.hits,
@@ -105,7 +120,7 @@ impl LevelStats {
             evictions: c.evictions,
             entries,
             bytes,
-            hit_rate: (lookups > 0).then(|| c.hits as f64 / lookups as f64),
+            hit_rate: c.hit_rate(),
         }
     }
 

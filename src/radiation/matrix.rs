@@ -172,13 +172,12 @@ trait Scanner {
     /// The CPU must support what the implementation uses.
     unsafe fn nth_largest(maxima: &[f32; GROUPS * LANES], need: usize) -> f32;
 
-    /// Writes the tiles with any score ≥ `floor` to `hits` (sized for every tile), each as
-    /// `tile << LANES | lane mask`, and returns how many there are. Branch-free: an entry is
-    /// always written and the count advances only on a hit.
+    /// Sets bit t of `hits` (one u64 per 64 tiles, all written here) for every tile t with a
+    /// score ≥ `floor`. Branch-free.
     ///
     /// # Safety
     /// The CPU must support what the implementation uses; `row` holds whole tiles.
-    unsafe fn hits(row: &[f32], floor: f32, hits: &mut [u32]) -> usize;
+    unsafe fn hits(row: &[f32], floor: f32, hits: &mut [u64]);
 }
 
 /// The dimensions a scanner loops over: all `D` when `D` is the dimension itself, so the loop
@@ -243,17 +242,12 @@ impl Scanner for Portable {
     }
 
     #[inline(always)]
-    unsafe fn hits(row: &[f32], floor: f32, hits: &mut [u32]) -> usize {
-        let mut n = 0;
+    unsafe fn hits(row: &[f32], floor: f32, hits: &mut [u64]) {
+        hits.fill(0);
         for (t, tile) in row.chunks_exact(LANES).enumerate() {
-            let mask = tile
-                .iter()
-                .enumerate()
-                .fold(0u32, |m, (i, &x)| m | u32::from(x >= floor) << i);
-            hits[n] = (t as u32) << LANES | mask;
-            n += usize::from(mask != 0);
+            let hit = tile.iter().any(|&x| x >= floor);
+            hits[t / 64] |= u64::from(hit) << (t % 64);
         }
-        n
     }
 }
 
@@ -392,24 +386,24 @@ impl Scanner for Avx2Fma {
     }
 
     #[inline(always)]
-    unsafe fn hits(row: &[f32], floor: f32, hits: &mut [u32]) -> usize {
+    unsafe fn hits(row: &[f32], floor: f32, hits: &mut [u64]) {
         use std::arch::x86_64::*;
         let tiles = row.len() / LANES;
-        debug_assert!(hits.len() >= tiles);
-        let mut n = 0;
-        // SAFETY: the caller guarantees AVX2; tile t < tiles lies within `row`, and `hits`
-        // has a slot per tile (n <= t always).
+        debug_assert!(hits.len() * 64 >= tiles);
+        // SAFETY: the caller guarantees AVX2; tile t < tiles lies within `row`.
         unsafe {
             let f = _mm256_set1_ps(floor);
-            let (src, dst) = (row.as_ptr(), hits.as_mut_ptr());
-            for t in 0..tiles {
-                let x = _mm256_loadu_ps(src.add(t * LANES));
-                let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(x, f)) as u32;
-                *dst.add(n) = (t as u32) << LANES | mask;
-                n += usize::from(mask != 0);
+            let src = row.as_ptr();
+            for (w, word) in hits.iter_mut().enumerate() {
+                let mut bits = 0u64;
+                for t in w * 64..((w + 1) * 64).min(tiles) {
+                    let x = _mm256_loadu_ps(src.add(t * LANES));
+                    let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(x, f));
+                    bits |= u64::from(mask != 0) << (t - w * 64);
+                }
+                *word = bits;
             }
         }
-        n
     }
 }
 
@@ -461,7 +455,7 @@ pub(crate) const SOURCES_PER_PASS: usize = 4;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ScanScratch {
     scores: Vec<Scores>,
-    hits: Vec<u32>,
+    hits: Vec<u64>,
 }
 
 /// Approximate top-K candidates of up to [`SOURCES_PER_PASS`] sources: for source i, every
@@ -472,8 +466,8 @@ pub(crate) struct ScanScratch {
 /// of the pass scores a block while it sits in L1), keeping lane-wise maxima of four groups of
 /// tiles: 32 scores of distinct nodes, of which at most E (the excluded nodes) are not
 /// candidates, so their (K+E)-th largest is a lower bound of the K-th best candidate score.
-/// The second lists, without branches, the tiles with a score within 2δ of that bound; only
-/// those are looked at lane by lane.
+/// The second marks, without branches, the tiles with a score within 2δ of that bound in a
+/// bit set; only those are looked at lane by lane.
 pub(crate) fn scan<'s>(
     backend: Backend,
     matrix: &PhasorMatrix,
@@ -573,7 +567,7 @@ fn scan_with<'s, const D: usize, S: Scanner>(
             };
         }
     }
-    hits.resize(tiles, 0);
+    hits.resize(tiles.div_ceil(64), 0);
     for (i, (s, out)) in scores
         .iter()
         .zip(candidates.iter_mut())
@@ -591,16 +585,27 @@ fn scan_with<'s, const D: usize, S: Scanner>(
             f32::NEG_INFINITY
         };
         let floor = bound - 2.0 * SCORE_ERROR_BOUND;
-        // SAFETY: see above; `hits` has a slot per tile.
-        let n = unsafe { S::hits(&s.row, floor, hits) };
-        for &hit in &hits[..n] {
-            let t = (hit >> LANES) as usize;
-            let mut mask = hit & ((1 << LANES) - 1);
-            while mask != 0 {
-                let v = t * LANES + mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                if v < nodes && !exclusion.excludes(v as u32) {
-                    out.push((s.row[v], v as u32));
+        // SAFETY: see above; `hits` has a bit per tile.
+        unsafe { S::hits(&s.row, floor, hits) };
+        for (w, &word) in hits.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let t = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                {
+                    let tile = &s.row[t * LANES..(t + 1) * LANES];
+                    let mut lanes = tile
+                        .iter()
+                        .enumerate()
+                        .fold(0u32, |m, (i, &x)| m | u32::from(x >= floor) << i);
+                    while lanes != 0 {
+                        let lane = lanes.trailing_zeros() as usize;
+                        lanes &= lanes - 1;
+                        let v = t * LANES + lane;
+                        if v < nodes && !exclusion.excludes(v as u32) {
+                            out.push((tile[lane], v as u32));
+                        }
+                    }
                 }
             }
         }
@@ -650,9 +655,9 @@ mod tests {
             }
             // Too many to bound (K + E > 32): every candidate comes back.
             assert_eq!(cands[0].len(), nodes - 1);
-            let mut hits = vec![0; 6];
+            let mut hits = vec![0u64; 1];
             // SAFETY: Portable needs nothing; the detected backend is supported.
-            let n = unsafe {
+            unsafe {
                 match backend {
                     Backend::Portable => Portable::hits(&row, row[13], &mut hits),
                     #[cfg(target_arch = "x86_64")]
@@ -663,21 +668,17 @@ mod tests {
                     _ => unreachable!(),
                 }
             };
-            let want: Vec<u32> = (0..6u32)
-                .map(|t| {
-                    let lanes = &row[t as usize * 8..t as usize * 8 + 8];
-                    let mask = (0..8).fold(0, |m, i| m | u32::from(lanes[i] >= row[13]) << i);
-                    t << 8 | mask
-                })
-                .filter(|h| h & 0xff != 0)
-                .collect();
-            assert_eq!(&hits[..n], &want[..]);
+            let want = (0..6).fold(0u64, |bits, t| {
+                let lanes = &row[t * 8..t * 8 + 8];
+                bits | u64::from(lanes.iter().any(|&x| x >= row[13])) << t
+            });
+            assert_eq!(hits[0], want);
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn hits_avx2_for_test(row: &[f32], floor: f32, hits: &mut [u32]) -> usize {
+    unsafe fn hits_avx2_for_test(row: &[f32], floor: f32, hits: &mut [u64]) {
         // SAFETY: AVX2 is enabled here (the caller checked the CPU).
         unsafe { Avx2Fma::hits(row, floor, hits) }
     }

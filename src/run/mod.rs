@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::data::{self, DataError, ImageSet, Splits};
 use crate::graph::GraphStats;
-use crate::radiation::cache::LevelStats;
+use crate::radiation::cache::{Counters, LevelStats};
 use crate::scene::{DataSource, Scene, Split, Step};
 use crate::sim::schedule::Stage;
 use crate::sim::{SampleOutcome, SimError, Simulation};
@@ -107,6 +107,9 @@ pub struct Evaluation {
     pub seconds: f64,
     /// Samples per second, input encoding included.
     pub samples_per_second: f64,
+    /// Radiation pattern-cache events during the evaluation, summed over worlds (`None` when
+    /// the cache is off).
+    pub pattern_cache: Option<crate::radiation::cache::Counters>,
 }
 
 /// Accumulates sample outcomes into an [`Evaluation`].
@@ -180,6 +183,7 @@ impl Tally {
             confusion: self.confusion,
             seconds,
             samples_per_second: self.samples as f64 / seconds.max(1e-9),
+            pattern_cache: None,
         }
     }
 }
@@ -532,6 +536,7 @@ impl Runner {
             self.quiet,
         );
         let started = Instant::now();
+        let cache_before = self.pattern_counters().unwrap_or_default();
         let indices: Vec<usize> = (0..n).collect();
         let outcomes = self.run_indices(split, &indices, &bar);
         bar.finish_and_clear();
@@ -539,7 +544,23 @@ impl Runner {
         for o in &outcomes {
             tally.add(o);
         }
-        Ok(tally.finish(split, started.elapsed().as_secs_f64()))
+        let mut evaluation = tally.finish(split, started.elapsed().as_secs_f64());
+        evaluation.pattern_cache = self.pattern_counters().map(|c| c.since(&cache_before));
+        Ok(evaluation)
+    }
+
+    /// The pattern-cache counts so far, summed over the primary world and its replicas
+    /// (`None` when the cache is off).
+    pub fn pattern_counters(&self) -> Option<Counters> {
+        let mut total: Option<Counters> = None;
+        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+            if let Some(p) = &sim.radiation_cache().pattern {
+                total
+                    .get_or_insert_with(Counters::default)
+                    .add(&p.counters());
+            }
+        }
+        total
     }
 
     /// Seconds per stage summed over the primary world and its replicas (CPU time when

@@ -41,6 +41,9 @@ pub struct EpochMetrics {
     pub mean_active_nodes: f64,
     /// Wall-clock seconds of the epoch.
     pub seconds: f64,
+    /// Radiation pattern-cache events during the epoch (`None` when the cache is off).
+    #[serde(default)]
+    pub pattern_cache: Option<crate::radiation::cache::Counters>,
 }
 
 /// Name of the per-epoch JSON Lines log.
@@ -547,6 +550,7 @@ mod tests {
             mean_timesteps: 7.25,
             mean_active_nodes: 312.0,
             seconds: 0.4,
+            pattern_cache: None,
         }
     }
 

@@ -13,6 +13,7 @@ impl Runner {
     /// Trains one epoch: `samples_per_epoch` samples (default: the whole training split) of a
     /// fresh permutation of the training split, each updating the parameters once.
     pub fn train_epoch(&mut self, samples_per_epoch: Option<u32>) -> EpochMetrics {
+        let cache_before = self.pattern_counters().unwrap_or_default();
         let n = self.data.train.len();
         let take = samples_per_epoch.map_or(n, |s| (s as usize).min(n));
         let mut order: Vec<usize> = (0..n).collect();
@@ -72,6 +73,7 @@ impl Runner {
             mean_timesteps: e.mean_timesteps,
             mean_active_nodes: e.mean_active_nodes,
             seconds,
+            pattern_cache: self.pattern_counters().map(|c| c.since(&cache_before)),
         }
     }
 }

@@ -446,6 +446,26 @@ impl Checker {
             0,
             1_000_000,
         );
+        // An approximate cache answers from whatever an earlier lookup stored, so results
+        // depend on the order samples meet it; replicas would split that order.
+        let approximate = c.quantization > 1 || c.max_staleness > 0;
+        if c.enabled && approximate && s.schedule.eval_replicas > 1 {
+            self.push_related(
+                "radiation.cache.enabled",
+                c.enabled,
+                format!(
+                    "the cache is approximate (quantization {}, max_staleness {}; exact is 1 \
+                     and 0), so its answers depend on the order of lookups and it needs \
+                     schedule.eval_replicas = 1 (it is {})",
+                    c.quantization, c.max_staleness, s.schedule.eval_replicas
+                ),
+                &[
+                    "radiation.cache.quantization",
+                    "radiation.cache.max_staleness",
+                    "schedule.eval_replicas",
+                ],
+            );
+        }
     }
 
     fn encodings(&mut self, s: &Scene) {
