@@ -22,4 +22,10 @@ run off
 for q in 1 2 4 8; do
   run "q$q" --set radiation.cache.enabled=true --set radiation.cache.quantization="$q"
 done
+# Beyond the four asked for: coarser signatures, and an exact cache big enough to keep every
+# sample's entries (does anything repeat across samples?).
+for q in 64 128; do
+  run "q$q" --set radiation.cache.enabled=true --set radiation.cache.quantization="$q"
+done
+run q1-capacity-1m --set radiation.cache.enabled=true --set radiation.cache.capacity=1000000
 echo "summaries: $out/*/summary.json (evaluations[].pattern_cache, training[].pattern_cache)"

@@ -107,3 +107,75 @@ fn missing_mnist_data_says_how_to_get_it() {
     assert!(!ok);
     assert!(err.contains("fetch-mnist"), "{err}");
 }
+
+/// A run with the pattern cache writes the radiation statistics into its JSON and
+/// summary.json, and `inspect --cache` prints them; counts add up.
+#[test]
+fn run_reports_radiation_cache_statistics_and_inspect_prints_them() {
+    let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-cache");
+    let scene = concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-cache.ron");
+    let text = std::fs::read_to_string("scenes/quickstart-radiation.ron").unwrap();
+    let script = text.find("script: [").unwrap();
+    let text = format!(
+        "{}script: [Evaluate(split: Test), Evaluate(split: Test)],\n)\n",
+        &text[..script]
+    );
+    std::fs::write(scene, text).unwrap();
+    let (ok, out, err) = neurograph(&[
+        "run",
+        scene,
+        "--set",
+        "data.source=Synthetic(train: 10, test: 20)",
+        "--set",
+        "radiation.cache.enabled=true",
+        "--out",
+        dir,
+        "--json",
+    ]);
+    assert!(ok, "stderr: {err}");
+    let v = last_json(&out);
+    let r = &v["radiation"];
+    assert_eq!(r["enabled"], true);
+    assert_eq!(r["cache"]["exact"], true);
+    let levels = r["levels"].as_array().unwrap();
+    let names: Vec<&str> = levels
+        .iter()
+        .map(|l| l["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pattern", "static", "candidates"]);
+    let n = |l: &serde_json::Value, k: &str| l[k].as_u64().unwrap();
+    let (pattern, statics, candidates) = (&levels[0], &levels[1], &levels[2]);
+    // Every radiating source looks up level 1 once; the kernel runs (level 3) for its misses.
+    assert_eq!(
+        n(pattern, "hits") + n(pattern, "misses") + n(pattern, "stale_misses"),
+        n(statics, "hits")
+    );
+    assert_eq!(
+        n(candidates, "hits"),
+        n(pattern, "misses") + n(pattern, "stale_misses")
+    );
+    // The second evaluation of the same digits repeats the first's lookups: some hit.
+    let per_step: Vec<u64> = v["evaluations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pattern_cache"]["hits"].as_u64().unwrap())
+        .collect();
+    assert_eq!(per_step.iter().sum::<u64>(), n(pattern, "hits"));
+    let (ok, out, err) = neurograph(&["inspect", scene, "--cache", "--run", dir]);
+    assert!(ok, "stderr: {err}");
+    assert!(
+        out.contains("pattern cache on (capacity 1000, q 1, max_staleness 0, exact)"),
+        "{out}"
+    );
+    let line = out.lines().find(|l| l.starts_with("pattern")).unwrap();
+    assert!(line.contains(&n(pattern, "hits").to_string()), "{out}");
+    let (ok, _, err) = neurograph(&[
+        "inspect",
+        "scenes/quickstart-radiation.ron",
+        "--cache",
+        "--run",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/no-such-run"),
+    ]);
+    assert!(!ok && err.contains("cannot read"), "{err}");
+}
