@@ -506,33 +506,36 @@ pub(crate) fn scan<'s>(
     }
 }
 
-/// [`scan_with`] compiled with AVX2 and FMA enabled, so the scanner's intrinsics inline.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,popcnt")]
-fn scan_avx2_fma<'s, const D: usize, S: Scanner>(
-    matrix: &PhasorMatrix,
-    queries: &[Query],
-    exclusions: &dyn Fn(usize) -> Exclusion<'s>,
-    k: usize,
-    scratch: &mut ScanScratch,
-    candidates: &mut [Vec<(f32, u32)>],
-) {
-    scan_with::<D, S>(matrix, queries, exclusions, k, scratch, candidates);
+/// Defines `$name`: [`scan_with`] compiled with the target features `$features`, so the
+/// scanner's intrinsics inline into one loop.
+macro_rules! scan_with_features {
+    ($(#[$doc:meta])* $name:ident, $features:literal) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $name<'s, const D: usize, S: Scanner>(
+            matrix: &PhasorMatrix,
+            queries: &[Query],
+            exclusions: &dyn Fn(usize) -> Exclusion<'s>,
+            k: usize,
+            scratch: &mut ScanScratch,
+            candidates: &mut [Vec<(f32, u32)>],
+        ) {
+            scan_with::<D, S>(matrix, queries, exclusions, k, scratch, candidates);
+        }
+    };
 }
 
-/// [`scan_with`] with the AVX2 scanner compiled for AVX-512VL (32 vector registers).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,popcnt,avx512f,avx512vl")]
-fn scan_avx512vl<'s, const D: usize, S: Scanner>(
-    matrix: &PhasorMatrix,
-    queries: &[Query],
-    exclusions: &dyn Fn(usize) -> Exclusion<'s>,
-    k: usize,
-    scratch: &mut ScanScratch,
-    candidates: &mut [Vec<(f32, u32)>],
-) {
-    scan_with::<D, S>(matrix, queries, exclusions, k, scratch, candidates);
-}
+scan_with_features!(
+    /// [`scan_with`] for AVX2 + FMA.
+    scan_avx2_fma,
+    "avx2,fma,popcnt"
+);
+scan_with_features!(
+    /// [`scan_with`] with the AVX2 scanner compiled for AVX-512VL (32 vector registers).
+    scan_avx512vl,
+    "avx2,fma,popcnt,avx512f,avx512vl"
+);
 
 #[inline(always)]
 fn scan_with<'s, const D: usize, S: Scanner>(
