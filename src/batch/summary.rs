@@ -12,7 +12,7 @@
 //! invocation completed them); failed and interrupted runs are counted but contribute no values,
 //! and neither do non-finite values.
 
-use crate::run::report::xml_escape;
+use crate::run::report::{svg_open, xml_escape};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
@@ -551,21 +551,7 @@ pub fn render_comparison_svg(aggs: &[Aggregate], title: &str) -> String {
     let py = |v: f64| plot_bottom - v * PLOT_HEIGHT;
 
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
-    );
-    let title = xml_escape(title);
-    let _ = writeln!(s, "<title>{title}</title>");
-    let _ = writeln!(
-        s,
-        r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="28" text-anchor="middle" font-size="16" font-weight="bold">{title}</text>"#,
-        width / 2.0
-    );
+    svg_open(&mut s, width, height, 11, 28.0, title);
     if !common.is_empty() {
         let text: Vec<String> = common
             .iter()

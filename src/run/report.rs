@@ -202,21 +202,7 @@ impl Panel {
 /// a panel with no values says so.
 pub fn render_svg(epochs: &[EpochMetrics], title: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let title = xml_escape(title);
-    let _ = writeln!(s, "<title>{title}</title>");
-    let _ = writeln!(
-        s,
-        r##"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="26" text-anchor="middle" font-size="16" font-weight="bold">{title}</text>"#,
-        WIDTH / 2.0
-    );
+    svg_open(&mut s, WIDTH, HEIGHT, 12, 26.0, title);
 
     let x_range = epoch_range(epochs);
     let xs: Vec<f64> = epochs.iter().map(|m| f64::from(m.epoch)).collect();
@@ -512,6 +498,34 @@ fn draw_legend(s: &mut String, p: &Panel, entries: &[(&str, &str, bool)]) {
         );
     }
     let _ = writeln!(s, "</g>");
+}
+
+/// Starts an SVG document of `width` × `height` in `font_size` sans-serif on a white
+/// background, with `title` (escaped here) as its `<title>` and as a bold heading centred at
+/// height `title_y` (shared by every SVG writer).
+pub(crate) fn svg_open(
+    s: &mut String,
+    width: f64,
+    height: f64,
+    font_size: u32,
+    title_y: f64,
+    title: &str,
+) {
+    let title = xml_escape(title);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font_size}">"#
+    );
+    let _ = writeln!(s, "<title>{title}</title>");
+    let _ = writeln!(
+        s,
+        r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{title_y}" text-anchor="middle" font-size="16" font-weight="bold">{title}</text>"#,
+        width / 2.0
+    );
 }
 
 /// Escapes text for XML content and attribute values (shared by every SVG writer).
