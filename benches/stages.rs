@@ -157,25 +157,27 @@ fn radiation(c: &mut Criterion) {
             })
         });
     }
-    let shape = Shape::new(600, 1000);
-    group.throughput(Throughput::Elements(600 * 1000));
     group.sample_size(10);
-    group.bench_function("brute_force_600x1000", |b| {
-        let mut out = Vec::new();
-        b.iter(|| {
-            for u in 0..shape.sources {
-                top_k_brute_force(
-                    &shape.tables,
-                    &shape.phases,
-                    DIM,
-                    &shape.source(u),
-                    TOP_K,
-                    &mut out,
-                );
-                black_box(&out);
-            }
-        })
-    });
+    for (sources, nodes) in [(600usize, 1000usize), (600, 10_000)] {
+        let shape = Shape::new(sources, nodes);
+        group.throughput(Throughput::Elements((sources * nodes) as u64));
+        group.bench_function(format!("brute_force_{sources}x{nodes}"), |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                for u in 0..shape.sources {
+                    top_k_brute_force(
+                        &shape.tables,
+                        &shape.phases,
+                        DIM,
+                        &shape.source(u),
+                        TOP_K,
+                        &mut out,
+                    );
+                    black_box(&out);
+                }
+            })
+        });
+    }
     group.finish();
 }
 

@@ -238,7 +238,10 @@ impl Scanner for Portable {
 
     #[inline(always)]
     unsafe fn nth_largest(maxima: &[f32; GROUPS * LANES], need: usize) -> f32 {
-        kth_largest(&mut Vec::with_capacity(need), maxima.iter().copied(), need)
+        // No allocation on this per-source path: order a copy (no NaN here, −∞ at most).
+        let mut sorted = *maxima;
+        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+        sorted[need - 1]
     }
 
     #[inline(always)]

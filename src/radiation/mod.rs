@@ -225,14 +225,22 @@ mod tests {
         // Small N forces many exactly tied scores; dims 9 and 12 take the run-time-D path;
         // node counts that are not multiples of 8 leave padding lanes; the successor lists are
         // long enough (up to n/11) that K + E sometimes exceeds the 32 bounding maxima.
-        for (bins, dim, n, seed) in [
-            (4, 2, 60, 1),
-            (8, 3, 203, 2),
-            (512, 5, 300, 3),
-            (2, 1, 40, 4),
-            (16, 9, 77, 5),
-            (512, 12, 130, 6),
-        ] {
+        let shapes = [
+            (4, 2, 60),
+            (8, 3, 203),
+            (512, 5, 300),
+            (2, 1, 40),
+            (16, 9, 77),
+            (512, 12, 130),
+        ];
+        // Four seeds per shape.
+        for (i, (bins, dim, n)) in shapes
+            .into_iter()
+            .cycle()
+            .take(4 * shapes.len())
+            .enumerate()
+        {
+            let seed = i as u64 + 1;
             let tables = Tables::new(bins as usize, 16);
             let phases = random_phases(n, dim, bins, seed);
             let phasors = PhasorMatrix::new(&tables, &phases, dim);
