@@ -13,15 +13,12 @@
 //! | 20     | 8    | checksum of the payload, `u64`: FNV-1a 64 ([`fnv1a64`])      |
 //! | 28     | …    | payload                                                      |
 //!
-//! The payload holds, in order: the [`Shape`] (seven `u32` then the `u64` graph fingerprint),
-//! `phase`, `magnitude` (`u16` vectors), `acc_phase`, `acc_magnitude`, `pending_phase`,
-//! `pending_magnitude` (`f32` vectors), `pending_samples` (`u32`), `adapter` (`f32` vector),
-//! `enc_phase`, `enc_magnitude` (`u16` vectors), the RNG streams (a `u64` count, then per
-//! stream: name string, 32 seed bytes, `u64` stream, `u128` word position),
-//! `parameter_version` (`u64`), `script_position`, `epochs_done` (`u32`), `scene_text` and
-//! `metrics_json` (strings). A vector is a `u64` element count followed by its elements
-//! (`f32` as their IEEE bit patterns, so values round-trip exactly); a string is a `u64` byte
-//! count followed by UTF-8 bytes.
+//! The payload is a [`Checkpoint`] in the section encoding of [`crate::state::codec`]: named,
+//! length-prefixed sections in declaration order — `shape` (seven `u32` then the `u64` graph
+//! fingerprint), `state` (the [`RunProgress`] of [`crate::state`], whose `sim` section is the
+//! primary world's [`crate::state::SimState`]), `scene_text` (the resolved scene at save time)
+//! and `history` (the run's reports so far, JSON). Version 1 files (positional fields, no
+//! pattern cache) are refused with a message naming both versions.
 //!
 //! Loading checks, in order, the magic bytes, the version, the payload length (truncation) and
 //! the checksum (corruption) before parsing anything, and checks every length prefix against
@@ -35,14 +32,15 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
+use crate::persistent_state;
+use crate::state::RunProgress;
+use crate::state::codec::{self, Codec, Reader};
 
 /// The eight bytes every checkpoint starts with.
 pub const MAGIC: [u8; 8] = *b"NGCKPT\0\x01";
 
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Size of the fixed header: magic, version, payload length, checksum.
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
@@ -101,78 +99,39 @@ impl Shape {
     }
 }
 
-/// The exact state of one named ChaCha8 random stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RngState {
-    /// The stream's name (e.g. `order`).
-    pub name: String,
-    /// The generator's seed.
-    pub seed: [u8; 32],
-    /// The generator's stream number.
-    pub stream: u64,
-    /// The position in the stream, in 32-bit words.
-    pub word_pos: u128,
-}
-
-impl RngState {
-    /// Captures the state of `rng` under `name`.
-    pub fn capture(name: &str, rng: &ChaCha8Rng) -> RngState {
-        RngState {
-            name: name.to_string(),
-            seed: rng.get_seed(),
-            stream: rng.get_stream(),
-            word_pos: rng.get_word_pos(),
+impl Codec for Shape {
+    fn encode(&self, out: &mut Vec<u8>) {
+        for (_, v) in self.fields().iter().take(7) {
+            (*v as u32).encode(out);
         }
+        self.graph_fingerprint.encode(out);
     }
-
-    /// A generator that continues exactly where the captured one stood: it draws the same
-    /// values next.
-    pub fn restore(&self) -> ChaCha8Rng {
-        let mut rng = ChaCha8Rng::from_seed(self.seed);
-        rng.set_stream(self.stream);
-        rng.set_word_pos(self.word_pos);
-        rng
+    fn decode(r: &mut Reader<'_>) -> Result<Self, String> {
+        Ok(Shape {
+            total_nodes: u32::decode(r)?,
+            input_nodes: u32::decode(r)?,
+            output_nodes: u32::decode(r)?,
+            dim: u32::decode(r)?,
+            phase_bins: u32::decode(r)?,
+            magnitude_bins: u32::decode(r)?,
+            classes: u32::decode(r)?,
+            graph_fingerprint: u64::decode(r)?,
+        })
     }
 }
 
-/// Everything needed to continue a run exactly.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Checkpoint {
-    /// The shape the state belongs to.
-    pub shape: Shape,
-    /// Phase indices, `n·D`, node-major.
-    pub phase: Vec<u16>,
-    /// Magnitude indices, `n·D`, node-major.
-    pub magnitude: Vec<u16>,
-    /// Phase gradient accumulators, `n·D`.
-    pub acc_phase: Vec<f32>,
-    /// Magnitude gradient accumulators, `n·D`.
-    pub acc_magnitude: Vec<f32>,
-    /// Phase gradients summed for gradient accumulation and not yet applied (empty when
-    /// gradient accumulation is off).
-    pub pending_phase: Vec<f32>,
-    /// Magnitude gradients summed for gradient accumulation and not yet applied.
-    pub pending_magnitude: Vec<f32>,
-    /// Samples summed into the pending gradients so far.
-    pub pending_samples: u32,
-    /// Input adapter weights, flat.
-    pub adapter: Vec<f32>,
-    /// Class encoding phase indices, `C·D`.
-    pub enc_phase: Vec<u16>,
-    /// Class encoding magnitude indices, `C·D`.
-    pub enc_magnitude: Vec<u16>,
-    /// Named random streams.
-    pub rng: Vec<RngState>,
-    /// The parameter version (radiation cache invalidation).
-    pub parameter_version: u64,
-    /// Index of the next script step to run.
-    pub script_position: u32,
-    /// Training epochs completed.
-    pub epochs_done: u32,
-    /// The resolved scene (RON) at save time.
-    pub scene_text: String,
-    /// The caller's opaque JSON (e.g. the training curves so far).
-    pub metrics_json: String,
+persistent_state! {
+    /// Everything needed to continue a run exactly, and what its reports need to go on.
+    pub struct Checkpoint {
+        /// The shape the state belongs to.
+        shape: Shape,
+        /// The runner's and its primary world's persistent state.
+        state: RunProgress,
+        /// The resolved scene (RON) at save time.
+        scene_text: String,
+        /// The caller's opaque JSON (the training curves so far): reports, not state.
+        history: String,
+    }
 }
 
 /// Why a checkpoint could not be saved, loaded or used.
@@ -285,43 +244,7 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
 
 /// The whole file: header and payload.
 fn encode(c: &Checkpoint) -> Vec<u8> {
-    let mut p = Vec::with_capacity(
-        64 + c.scene_text.len()
-            + c.metrics_json.len()
-            + 2 * (c.phase.len() + c.magnitude.len() + c.enc_phase.len() + c.enc_magnitude.len())
-            + 4 * (c.acc_phase.len()
-                + c.acc_magnitude.len()
-                + c.pending_phase.len()
-                + c.pending_magnitude.len()
-                + c.adapter.len()),
-    );
-    for (_, v) in c.shape.fields().iter().take(7) {
-        p.extend_from_slice(&(*v as u32).to_le_bytes());
-    }
-    p.extend_from_slice(&c.shape.graph_fingerprint.to_le_bytes());
-    put_u16s(&mut p, &c.phase);
-    put_u16s(&mut p, &c.magnitude);
-    put_f32s(&mut p, &c.acc_phase);
-    put_f32s(&mut p, &c.acc_magnitude);
-    put_f32s(&mut p, &c.pending_phase);
-    put_f32s(&mut p, &c.pending_magnitude);
-    p.extend_from_slice(&c.pending_samples.to_le_bytes());
-    put_f32s(&mut p, &c.adapter);
-    put_u16s(&mut p, &c.enc_phase);
-    put_u16s(&mut p, &c.enc_magnitude);
-    p.extend_from_slice(&(c.rng.len() as u64).to_le_bytes());
-    for r in &c.rng {
-        put_str(&mut p, &r.name);
-        p.extend_from_slice(&r.seed);
-        p.extend_from_slice(&r.stream.to_le_bytes());
-        p.extend_from_slice(&r.word_pos.to_le_bytes());
-    }
-    p.extend_from_slice(&c.parameter_version.to_le_bytes());
-    p.extend_from_slice(&c.script_position.to_le_bytes());
-    p.extend_from_slice(&c.epochs_done.to_le_bytes());
-    put_str(&mut p, &c.scene_text);
-    put_str(&mut p, &c.metrics_json);
-
+    let p = codec::to_bytes(c);
     let mut out = Vec::with_capacity(HEADER_LEN + p.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -329,25 +252,6 @@ fn encode(c: &Checkpoint) -> Vec<u8> {
     out.extend_from_slice(&fnv1a64(&p).to_le_bytes());
     out.extend_from_slice(&p);
     out
-}
-
-fn put_u16s(out: &mut Vec<u8>, v: &[u16]) {
-    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-}
-
-fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
-    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
-    for x in v {
-        out.extend_from_slice(&x.to_bits().to_le_bytes());
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
 }
 
 /// Checks the header, length and checksum, then parses the payload.
@@ -418,154 +322,15 @@ fn decode(bytes: &[u8], path: &str) -> Result<Checkpoint, CheckpointError> {
 }
 
 fn parse_payload(payload: &[u8]) -> Result<Checkpoint, String> {
-    let mut r = Reader { rest: payload };
-    let shape = Shape {
-        total_nodes: r.u32("shape")?,
-        input_nodes: r.u32("shape")?,
-        output_nodes: r.u32("shape")?,
-        dim: r.u32("shape")?,
-        phase_bins: r.u32("shape")?,
-        magnitude_bins: r.u32("shape")?,
-        classes: r.u32("shape")?,
-        graph_fingerprint: r.u64("shape")?,
-    };
-    let phase = r.u16s("phase parameters")?;
-    let magnitude = r.u16s("magnitude parameters")?;
-    let acc_phase = r.f32s("phase accumulators")?;
-    let acc_magnitude = r.f32s("magnitude accumulators")?;
-    let pending_phase = r.f32s("pending phase gradients")?;
-    let pending_magnitude = r.f32s("pending magnitude gradients")?;
-    let pending_samples = r.u32("pending sample count")?;
-    let adapter = r.f32s("adapter weights")?;
-    let enc_phase = r.u16s("class encoding phases")?;
-    let enc_magnitude = r.u16s("class encoding magnitudes")?;
-    // Each stream takes at least 8 (name length) + 32 + 8 + 16 bytes.
-    let streams = r.count("random streams", 64)?;
-    let mut rng = Vec::with_capacity(streams);
-    for _ in 0..streams {
-        let name = r.string("random stream name")?;
-        let seed: [u8; 32] = r
-            .take(32, "random stream seed")?
-            .try_into()
-            .expect("32 bytes");
-        let stream = r.u64("random stream number")?;
-        let word_pos = u128::from_le_bytes(
-            r.take(16, "random stream position")?
-                .try_into()
-                .expect("16 bytes"),
-        );
-        rng.push(RngState {
-            name,
-            seed,
-            stream,
-            word_pos,
-        });
-    }
-    let parameter_version = r.u64("parameter version")?;
-    let script_position = r.u32("script position")?;
-    let epochs_done = r.u32("epochs done")?;
-    let scene_text = r.string("scene text")?;
-    let metrics_json = r.string("metrics")?;
-    if !r.rest.is_empty() {
-        return Err(format!(
-            "{} bytes left over after the last field",
-            r.rest.len()
-        ));
-    }
-    Ok(Checkpoint {
-        shape,
-        phase,
-        magnitude,
-        acc_phase,
-        acc_magnitude,
-        pending_phase,
-        pending_magnitude,
-        pending_samples,
-        adapter,
-        enc_phase,
-        enc_magnitude,
-        rng,
-        parameter_version,
-        script_position,
-        epochs_done,
-        scene_text,
-        metrics_json,
-    })
-}
-
-/// A cursor over the payload; every read is bounds-checked.
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        if n > self.rest.len() {
-            return Err(format!(
-                "{what}: needs {n} bytes, only {} remain",
-                self.rest.len()
-            ));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
-    }
-
-    /// A length prefix for elements of at least `elem` bytes each, checked against the bytes
-    /// that remain.
-    fn count(&mut self, what: &str, elem: usize) -> Result<usize, String> {
-        let n = self.u64(what)?;
-        let room = (self.rest.len() / elem) as u64;
-        if n > room {
-            return Err(format!(
-                "{what}: length {n} does not fit in the {} bytes that remain",
-                self.rest.len()
-            ));
-        }
-        Ok(n as usize)
-    }
-
-    fn u16s(&mut self, what: &str) -> Result<Vec<u16>, String> {
-        let n = self.count(what, 2)?;
-        let raw = self.take(n * 2, what)?;
-        Ok(raw
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect())
-    }
-
-    fn f32s(&mut self, what: &str) -> Result<Vec<f32>, String> {
-        let n = self.count(what, 4)?;
-        let raw = self.take(n * 4, what)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| f32::from_bits(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect())
-    }
-
-    fn string(&mut self, what: &str) -> Result<String, String> {
-        let n = self.count(what, 1)?;
-        let raw = self.take(n, what)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| format!("{what}: not valid UTF-8"))
-    }
+    codec::from_bytes(payload)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_core::Rng;
+    use crate::state::{EpochCursor, PatternCacheState, RunnerState, SimState};
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{Rng, SeedableRng};
     use std::path::PathBuf;
 
     fn shape() -> Shape {
@@ -588,27 +353,41 @@ mod tests {
             order.next_u32();
         }
         let n = 12;
-        let ckpt = Checkpoint {
-            shape: shape(),
+        let sim = SimState {
             phase: (0..n).map(|i| (i * 5 % 64) as u16).collect(),
             magnitude: (0..n).map(|i| (i * 37 % 512) as u16).collect(),
             acc_phase: (0..n).map(|i| i as f32 * 0.001 - 0.005).collect(),
             acc_magnitude: vec![f32::MIN_POSITIVE, -0.0, 1e-30, 3.5],
+            pending_samples: 3,
             pending_phase: vec![],
             pending_magnitude: vec![0.25; 3],
-            pending_samples: 3,
             adapter: (0..20).map(|i| (i as f32).sin()).collect(),
             enc_phase: vec![1, 2, 3],
             enc_magnitude: vec![u16::MAX, 0, 9],
-            rng: vec![
-                RngState::capture("order", &order),
-                RngState::capture("dropout", &ChaCha8Rng::seed_from_u64(1)),
-            ],
             parameter_version: 123_456_789_012,
-            script_position: 3,
-            epochs_done: 2,
+            pattern_cache: PatternCacheState {
+                nodes: vec![4],
+                top_k: vec![6],
+                signatures: vec![1; crate::model::MAX_DIM],
+                versions: vec![9],
+                counts: vec![2],
+                targets: vec![7, 8],
+            },
+        };
+        let ckpt = Checkpoint {
+            shape: shape(),
+            state: RunProgress {
+                sim,
+                runner: RunnerState {
+                    order: order.clone(),
+                    samples_seen: 300,
+                    epochs_done: 2,
+                    script_position: 3,
+                    epoch: EpochCursor::closed(10),
+                },
+            },
             scene_text: "(name: \"quickstart\", seed: 7) // ünïcode".into(),
-            metrics_json: r#"{"training":[{"epoch":1}]}"#.into(),
+            history: r#"{"training":[{"epoch":1}]}"#.into(),
         };
         (ckpt, order)
     }
@@ -629,26 +408,11 @@ mod tests {
         save(&path, &ckpt).unwrap();
         let back = load(&path).unwrap();
         assert_eq!(back, ckpt);
-        let mut restored = back.rng[0].restore();
-        assert_eq!(back.rng[0].name, "order");
+        let mut restored = back.state.runner.order.clone();
         for _ in 0..100 {
             assert_eq!(restored.next_u32(), order.next_u32());
         }
         assert_eq!(restored.next_u64(), order.next_u64());
-    }
-
-    #[test]
-    fn rng_restore_at_block_boundaries() {
-        for draws in [0usize, 1, 15, 16, 17, 63, 64, 65, 200] {
-            let mut a = ChaCha8Rng::seed_from_u64(9);
-            for _ in 0..draws {
-                a.next_u32();
-            }
-            let mut b = RngState::capture("x", &a).restore();
-            for _ in 0..80 {
-                assert_eq!(a.next_u32(), b.next_u32(), "after {draws} draws");
-            }
-        }
     }
 
     #[test]
@@ -717,16 +481,16 @@ mod tests {
         ));
 
         let mut b = bytes.clone();
-        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
         fs::write(&p, &b).unwrap();
         let err = load(&p).unwrap_err();
         match &err {
             CheckpointError::UnsupportedVersion {
                 found, supported, ..
-            } => assert_eq!((*found, *supported), (2, 1)),
+            } => assert_eq!((*found, *supported), (1, 2)),
             other => panic!("{other:?}"),
         }
-        assert!(err.to_string().contains("version 2"), "{err}");
+        assert!(err.to_string().contains("version 1"), "{err}");
     }
 
     #[test]
@@ -744,8 +508,15 @@ mod tests {
         let (dir, _, bytes) = saved();
         let p = dir.path().join("lie.ckpt");
         let payload = &bytes[HEADER_LEN..];
-        // The first vector's length prefix sits right after the shape (7·4 + 8 bytes).
-        for (at, value) in [(36usize, u64::MAX), (36, 1 << 40), (36, 13)] {
+        // The shape section: its name (8 + 5 bytes), its length at 13, its 36 bytes; the state
+        // section's name length follows at 57.
+        for (at, value) in [
+            (13usize, u64::MAX),
+            (13, 1 << 40),
+            (13, 35),
+            (57, u64::MAX),
+            (57, 1 << 40),
+        ] {
             let mut pl = payload.to_vec();
             pl[at..at + 8].copy_from_slice(&value.to_le_bytes());
             let mut file = bytes[..HEADER_LEN].to_vec();
@@ -815,14 +586,14 @@ mod tests {
         let path = dir.path().join("model.ckpt");
         let (mut ckpt, _) = sample();
         save(&path, &ckpt).unwrap();
-        ckpt.epochs_done = 9;
+        ckpt.state.runner.epochs_done = 9;
         save(&path, &ckpt).unwrap(); // overwrite
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, vec!["model.ckpt".to_string()]);
-        assert_eq!(load(&path).unwrap().epochs_done, 9);
+        assert_eq!(load(&path).unwrap().state.runner.epochs_done, 9);
         // A target that cannot be written (a directory) fails cleanly, leaving no temp file.
         let sub = dir.path().join("sub");
         fs::create_dir(&sub).unwrap();

@@ -29,3 +29,4 @@ pub mod radiation;
 pub mod run;
 pub mod scene;
 pub mod sim;
+pub mod state;

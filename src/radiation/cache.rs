@@ -281,6 +281,61 @@ impl PatternCache {
         )
     }
 
+    /// The entries, least recently used first (persistent state: with an approximate cache
+    /// they decide later answers).
+    pub fn save(&self) -> crate::state::PatternCacheState {
+        let mut s = crate::state::PatternCacheState::default();
+        for (key, entry) in self.lru.iter().rev() {
+            s.nodes.push(key.node);
+            s.top_k.push(key.top_k);
+            s.signatures.extend_from_slice(&key.signature);
+            s.versions.push(entry.version);
+            s.counts.push(entry.targets.len() as u32);
+            s.targets.extend_from_slice(&entry.targets);
+        }
+        s
+    }
+
+    /// Checks that saved entries are consistent (what [`PatternCache::load`] needs).
+    pub fn check(s: &crate::state::PatternCacheState) -> Result<(), String> {
+        let n = s.nodes.len();
+        let total: u64 = s.counts.iter().map(|&c| u64::from(c)).sum();
+        if s.top_k.len() != n
+            || s.versions.len() != n
+            || s.counts.len() != n
+            || s.signatures.len() != n * MAX_DIM
+            || total != s.targets.len() as u64
+        {
+            return Err("the pattern cache entries have inconsistent lengths".into());
+        }
+        Ok(())
+    }
+
+    /// Replaces the entries with saved ones, in their recency order, without counting events
+    /// (the counters are statistics and stay). A smaller capacity keeps the most recent
+    /// entries, as the LRU would have. Changes nothing on error.
+    pub fn load(&mut self, s: &crate::state::PatternCacheState) -> Result<(), String> {
+        PatternCache::check(s)?;
+        let n = s.nodes.len();
+        self.clear();
+        let counters = self.counters;
+        let mut at = 0usize;
+        for i in 0..n {
+            let mut signature = [0u16; MAX_DIM];
+            signature.copy_from_slice(&s.signatures[i * MAX_DIM..(i + 1) * MAX_DIM]);
+            let key = PatternKey {
+                node: s.nodes[i],
+                top_k: s.top_k[i],
+                signature,
+            };
+            let count = s.counts[i] as usize;
+            self.insert(key, s.versions[i], &s.targets[at..at + count]);
+            at += count;
+        }
+        self.counters = counters;
+        Ok(())
+    }
+
     /// Nodes of the entries from most to least recently used (for inspection and tests).
     pub fn nodes_by_recency(&self) -> Vec<u32> {
         self.lru.iter().map(|(k, _)| k.node).collect()

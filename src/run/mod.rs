@@ -112,19 +112,7 @@ pub struct Evaluation {
     pub pattern_cache: Option<crate::radiation::cache::Counters>,
 }
 
-/// Accumulates sample outcomes into an [`Evaluation`].
-#[derive(Debug)]
-pub(crate) struct Tally {
-    classes: usize,
-    samples: usize,
-    correct: usize,
-    covered: usize,
-    loss_sum: f64,
-    timesteps: u64,
-    active: f64,
-    outputs: u64,
-    confusion: Vec<Vec<u32>>,
-}
+pub(crate) use crate::state::Tally;
 
 impl Tally {
     /// A short "loss / accuracy so far" line for progress bars.
@@ -138,30 +126,17 @@ impl Tally {
         format!("loss {loss}  acc {:.3}", self.correct as f64 / n)
     }
 
-    pub(crate) fn new(classes: usize) -> Tally {
-        Tally {
-            classes,
-            samples: 0,
-            correct: 0,
-            covered: 0,
-            loss_sum: 0.0,
-            timesteps: 0,
-            active: 0.0,
-            outputs: 0,
-            confusion: vec![vec![0; classes]; classes],
-        }
-    }
-
     pub(crate) fn add(&mut self, o: &SampleOutcome) {
         self.samples += 1;
         self.timesteps += o.timesteps as u64;
         self.active += o.mean_active;
         self.outputs += o.active_outputs as u64;
+        let classes = self.classes as usize;
         if let Some(p) = o.prediction {
             self.covered += 1;
-            self.correct += (p == o.label) as usize;
-            if (o.label as usize) < self.classes && (p as usize) < self.classes {
-                self.confusion[o.label as usize][p as usize] += 1;
+            self.correct += (p == o.label) as u64;
+            if (o.label as usize) < classes && (p as usize) < classes {
+                self.confusion[o.label as usize * classes + p as usize] += 1;
             }
         }
         if let Some(l) = o.loss {
@@ -169,18 +144,23 @@ impl Tally {
         }
     }
 
-    pub(crate) fn finish(self, split: Split, seconds: f64) -> Evaluation {
+    pub(crate) fn finish(&self, split: Split, seconds: f64) -> Evaluation {
         let n = self.samples.max(1) as f64;
+        let classes = (self.classes as usize).max(1);
         Evaluation {
             split: split_name(split),
-            samples: self.samples,
+            samples: self.samples as usize,
             accuracy: self.correct as f64 / n,
             coverage: self.covered as f64 / n,
             mean_loss: (self.covered > 0).then(|| self.loss_sum / self.covered as f64),
             mean_timesteps: self.timesteps as f64 / n,
             mean_active_nodes: self.active / n,
             mean_active_outputs: self.outputs as f64 / n,
-            confusion: self.confusion,
+            confusion: self
+                .confusion
+                .chunks(classes)
+                .map(<[u32]>::to_vec)
+                .collect(),
             seconds,
             samples_per_second: self.samples as f64 / seconds.max(1e-9),
             pattern_cache: None,
@@ -294,12 +274,10 @@ pub struct Runner {
     data: Splits,
     caches: [EncodingCache; 2],
     quiet: bool,
-    /// The `order` stream: one permutation of the training split per epoch.
-    order_rng: rand_chacha::ChaCha8Rng,
-    /// Training samples run so far (keys the per-sample dropout sub-streams).
-    samples_seen: u64,
-    /// Training epochs completed.
-    epochs_done: u32,
+    /// The runner's persistent state (the primary world holds its own).
+    state: crate::state::RunnerState,
+    /// Wall seconds spent in the open epoch by this process (workspace).
+    epoch_seconds: f64,
     /// Metrics of every training epoch so far.
     training: Vec<report::EpochMetrics>,
     /// Where reports and relative checkpoint paths go.
@@ -331,9 +309,14 @@ impl Runner {
             data,
             caches: Default::default(),
             quiet,
-            order_rng: crate::model::rng::stream(scene.seed, crate::model::rng::Stream::Order),
-            samples_seen: 0,
-            epochs_done: 0,
+            state: crate::state::RunnerState {
+                order: crate::model::rng::stream(scene.seed, crate::model::rng::Stream::Order),
+                samples_seen: 0,
+                epochs_done: 0,
+                script_position: 0,
+                epoch: crate::state::EpochCursor::closed(classes),
+            },
+            epoch_seconds: 0.0,
             training: Vec::new(),
             out: None,
         })
@@ -438,11 +421,14 @@ impl Runner {
                 Err(_) => break,
             }
         }
-        let (phase, magnitude) = self.sim.parameters();
-        for r in &mut self.replicas {
-            r.apply_settings(&self.scene);
-            r.set_parameters(&phase, &magnitude);
-        }
+        // Replicas take the primary's whole persistent state; one that cannot is left out
+        // (results do not depend on the number of worlds).
+        let state = self.sim.save_state();
+        let scene = &self.scene;
+        self.replicas.retain_mut(|r| {
+            r.apply_settings(scene);
+            r.load_state(&state).is_ok()
+        });
         let mut replicas = std::mem::take(&mut self.replicas);
         let outcomes = self.run_on(&mut replicas, split, indices, bar);
         self.replicas = replicas;
@@ -540,7 +526,7 @@ impl Runner {
         let indices: Vec<usize> = (0..n).collect();
         let outcomes = self.run_indices(split, &indices, &bar);
         bar.finish_and_clear();
-        let mut tally = Tally::new(self.sim.settings_classes());
+        let mut tally = Tally::new(self.sim.settings_classes() as u32);
         for o in &outcomes {
             tally.add(o);
         }
@@ -673,8 +659,7 @@ impl Runner {
                         return Err(fail("the training split is empty".into()));
                     }
                     for _ in 0..*epochs {
-                        let m = self.train_epoch(*samples_per_epoch);
-                        self.training.push(m);
+                        self.train_epoch(*samples_per_epoch);
                         self.write_curves().map_err(|e| {
                             fail(format!(
                                 "cannot write the training reports in {}: {e}",
@@ -922,7 +907,7 @@ pub fn bench(
     let outcomes = runner.run_indices(Split::Test, &indices, &bar);
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let mut tally = Tally::new(runner.sim.settings_classes());
+    let mut tally = Tally::new(runner.sim.settings_classes() as u32);
     for o in &outcomes {
         tally.add(o);
     }
@@ -997,21 +982,12 @@ pub fn bench_training(
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let per = done.max(1) as f64;
-    let (phase, magnitude) = runner.sim.parameters();
-    let (acc_phase, acc_magnitude) = runner.sim.accumulators();
-    let mut state = Vec::new();
-    for x in phase.iter().chain(&magnitude) {
-        state.extend_from_slice(&x.to_le_bytes());
-    }
-    for x in acc_phase.iter().chain(&acc_magnitude) {
-        state.extend_from_slice(&x.to_bits().to_le_bytes());
-    }
     Ok(BenchReport {
         system_seconds: runner.system_seconds(),
         timesteps: (timesteps).round() as u64,
         timing,
         granularity: format!("{:?}", scene.schedule.granularity),
-        world_hash: Some(format!("{:016x}", fnv1a(&state))),
+        world_hash: Some(crate::state::fingerprint(&runner.sim.save_state())),
         mode: "train",
         scene: scene.name.clone(),
         executor: executor_name(runner.sim.executor()),

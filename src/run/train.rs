@@ -1,79 +1,151 @@
 //! Online training (SPEC 10): one sample at a time (forward, loss, credit, update), in an order
 //! drawn from the `order` stream, with adapter dropout drawn per sample from the `dropout`
 //! stream.
+//!
+//! An epoch is a cursor in the runner's persistent state ([`crate::state::EpochCursor`]): its
+//! order, how far it got and its tallies. So a checkpoint may fall anywhere, even mid-epoch, and
+//! the restored run finishes the same epoch with the same samples and the same metrics.
 
 use std::time::Instant;
 
 use crate::model::rng::{self, Stream};
 use crate::run::report::EpochMetrics;
-use crate::run::{Runner, Tally, progress_bar};
+use crate::run::{Runner, progress_bar};
 use crate::scene::Split;
+use crate::state::{EpochCursor, Tally};
 
 impl Runner {
-    /// Trains one epoch: `samples_per_epoch` samples (default: the whole training split) of a
-    /// fresh permutation of the training split, each updating the parameters once.
+    /// Trains one epoch: finishes the open epoch if there is one (a checkpoint taken mid-epoch
+    /// leaves one), otherwise runs `samples_per_epoch` samples (default: the whole training
+    /// split) of a fresh permutation of the training split, each updating the parameters once.
+    /// The epoch's metrics are appended to the training log and returned.
     pub fn train_epoch(&mut self, samples_per_epoch: Option<u32>) -> EpochMetrics {
-        let cache_before = self.pattern_counters().unwrap_or_default();
+        if !self.state.epoch.is_open() {
+            self.open_epoch(samples_per_epoch);
+        }
+        let cursor = &self.state.epoch;
+        let left = cursor.order.len() - cursor.position as usize;
+        let epoch = self.state.epochs_done + 1;
+        let bar = progress_bar(left as u64, &format!("train epoch {epoch}"), self.quiet);
+        loop {
+            let done = self.train_next();
+            bar.inc(1);
+            if let Some(m) = done {
+                bar.finish_and_clear();
+                return m;
+            }
+            if self.state.epoch.position % 64 == 0 {
+                bar.set_message(self.state.epoch.tally.progress_message());
+            }
+        }
+    }
+
+    /// Trains `samples` samples, opening epochs of `samples_per_epoch` as needed (finishing the
+    /// open one first), and returns the metrics of the epochs that ended. The unit of the
+    /// checkpoint contract: state may be saved between any two samples.
+    pub fn train_samples(
+        &mut self,
+        samples: usize,
+        samples_per_epoch: Option<u32>,
+    ) -> Vec<EpochMetrics> {
+        let mut finished = Vec::new();
+        for _ in 0..samples {
+            if !self.state.epoch.is_open() {
+                self.open_epoch(samples_per_epoch);
+            }
+            finished.extend(self.train_next());
+        }
+        finished
+    }
+
+    /// Opens an epoch: a fresh permutation of the training split, truncated to
+    /// `samples_per_epoch`.
+    fn open_epoch(&mut self, samples_per_epoch: Option<u32>) {
         let n = self.data.train.len();
         let take = samples_per_epoch.map_or(n, |s| (s as usize).min(n));
         let mut order: Vec<usize> = (0..n).collect();
-        rng::shuffle(&mut self.order_rng, &mut order);
+        rng::shuffle(&mut self.state.order, &mut order);
         order.truncate(take);
-        let epoch = self.epochs_done + 1;
-        let bar = progress_bar(take as u64, &format!("train epoch {epoch}"), self.quiet);
-        let mut tally = Tally::new(self.sim.settings_classes());
-        let mut updates = 0u64;
-        let mut changed = 0u64;
-        let len = self.sim.encoding_len();
-        let (mut phase, mut magnitude) = (vec![0u16; len], vec![0u16; len]);
-        let dropout = self.sim.has_dropout();
+        let mut cursor = EpochCursor::closed(self.sim.settings_classes() as u32);
+        cursor.order = order.into_iter().map(|i| i as u32).collect();
+        cursor.pattern_cache = self
+            .sim
+            .radiation_cache()
+            .pattern
+            .as_ref()
+            .map(|_| crate::radiation::cache::Counters::default());
+        self.state.epoch = cursor;
+        self.epoch_seconds = 0.0;
+    }
+
+    /// Runs the next sample of the open epoch; when it was the last, closes the epoch, logs
+    /// and returns its metrics.
+    fn train_next(&mut self) -> Option<EpochMetrics> {
         let started = Instant::now();
-        for (j, &i) in order.iter().enumerate() {
-            self.samples_seen += 1;
-            let label = self.data.train.label(i);
-            let outcome = if dropout {
-                // One sub-stream per training sample: a checkpoint only needs the count.
-                let mut drop_rng =
-                    rng::stream_with(self.scene.seed, Stream::Dropout.name(), self.samples_seen);
-                let encode_started = Instant::now();
-                self.sim.encode_training(
-                    self.data.train.image(i),
-                    &mut drop_rng,
-                    &mut phase,
-                    &mut magnitude,
-                );
-                self.sim
-                    .add_stage_time(crate::sim::Stage::Inject, encode_started);
-                self.sim.train_encoded(&phase, &magnitude, label)
-            } else {
-                let (p, m) = self.cached_encoding(Split::Train, i);
-                self.sim.train_encoded(&p, &m, label)
-            };
-            updates += (outcome.parameters_changed > 0) as u64;
-            changed += outcome.parameters_changed as u64;
-            tally.add(&outcome);
-            bar.inc(1);
-            if j % 64 == 63 {
-                bar.set_message(tally.progress_message());
-            }
+        let i = self.state.epoch.order[self.state.epoch.position as usize] as usize;
+        let cache_before = self.pattern_counters();
+        self.state.samples_seen += 1;
+        let label = self.data.train.label(i);
+        let outcome = if self.sim.has_dropout() {
+            // One sub-stream per training sample: a checkpoint only needs the count.
+            let mut drop_rng = rng::stream_with(
+                self.scene.seed,
+                Stream::Dropout.name(),
+                self.state.samples_seen,
+            );
+            let len = self.sim.encoding_len();
+            let (mut phase, mut magnitude) = (vec![0u16; len], vec![0u16; len]);
+            let encode_started = Instant::now();
+            self.sim.encode_training(
+                self.data.train.image(i),
+                &mut drop_rng,
+                &mut phase,
+                &mut magnitude,
+            );
+            self.sim
+                .add_stage_time(crate::sim::Stage::Inject, encode_started);
+            self.sim.train_encoded(&phase, &magnitude, label)
+        } else {
+            let (p, m) = self.cached_encoding(Split::Train, i);
+            self.sim.train_encoded(&p, &m, label)
+        };
+        let cache_after = self.pattern_counters();
+        let cursor = &mut self.state.epoch;
+        cursor.position += 1;
+        cursor.updates += (outcome.parameters_changed > 0) as u64;
+        cursor.changed += outcome.parameters_changed as u64;
+        cursor.tally.add(&outcome);
+        if let (Some(total), Some(after)) = (&mut cursor.pattern_cache, cache_after) {
+            total.add(&after.since(&cache_before.unwrap_or_default()));
         }
-        bar.finish_and_clear();
-        self.epochs_done = epoch;
-        let seconds = started.elapsed().as_secs_f64();
-        let e = tally.finish(Split::Train, seconds);
-        EpochMetrics {
-            epoch,
-            samples: e.samples as u32,
-            loss: e.mean_loss,
-            accuracy: e.accuracy,
-            coverage: e.coverage,
-            updates_applied: updates,
-            parameters_changed: changed,
-            samples_per_second: e.samples_per_second,
-            mean_timesteps: e.mean_timesteps,
-            mean_active_nodes: e.mean_active_nodes,
-            seconds,
-            pattern_cache: self.pattern_counters().map(|c| c.since(&cache_before)),
+        self.epoch_seconds += started.elapsed().as_secs_f64();
+        if (cursor.position as usize) < cursor.order.len() {
+            return None;
         }
+        let classes = cursor.tally.classes;
+        let cursor = std::mem::replace(&mut self.state.epoch, EpochCursor::closed(classes));
+        self.state.epochs_done += 1;
+        let metrics = epoch_metrics(self.state.epochs_done, &cursor, self.epoch_seconds);
+        self.training.push(metrics.clone());
+        Some(metrics)
+    }
+}
+
+/// The metrics of a finished epoch.
+fn epoch_metrics(epoch: u32, cursor: &EpochCursor, seconds: f64) -> EpochMetrics {
+    let e = Tally::finish(&cursor.tally, Split::Train, seconds);
+    EpochMetrics {
+        epoch,
+        samples: e.samples as u32,
+        loss: e.mean_loss,
+        accuracy: e.accuracy,
+        coverage: e.coverage,
+        updates_applied: cursor.updates,
+        parameters_changed: cursor.changed,
+        samples_per_second: e.samples_per_second,
+        mean_timesteps: e.mean_timesteps,
+        mean_active_nodes: e.mean_active_nodes,
+        seconds,
+        pattern_cache: cursor.pattern_cache,
     }
 }

@@ -379,11 +379,36 @@ pub fn is_frozen(path: &str) -> bool {
     FieldPath::parse(path.trim()).is_some_and(|p| frozen_reason(&p).is_some())
 }
 
+/// The sections of a scene that may change between script steps (by `Set` steps, and by a
+/// `Restore`, which continues with the checkpoint's); every other section is fixed when the run
+/// starts. The one list: [`Scene::take_midrun_settings`] and the frozen check follow it.
+pub const MIDRUN_SECTIONS: [&str; 4] = ["forward", "radiation", "loss", "training"];
+
+impl Scene {
+    /// Copies the sections of [`MIDRUN_SECTIONS`] from `other` (a restored checkpoint's scene).
+    pub fn take_midrun_settings(&mut self, other: &Scene) {
+        let Scene {
+            forward,
+            radiation,
+            loss,
+            training,
+            ..
+        } = other;
+        self.forward = forward.clone();
+        self.radiation = radiation.clone();
+        self.loss = loss.clone();
+        self.training = training.clone();
+    }
+}
+
 /// Why the setting at `path` cannot change mid-run; `None` if it can.
 fn frozen_reason(path: &FieldPath) -> Option<&'static str> {
     let Some(locate::Seg::Field(section)) = path.0.first() else {
         return Some("it is the whole scene");
     };
+    if MIDRUN_SECTIONS.contains(&section.as_str()) {
+        return None;
+    }
     Some(match section.as_str() {
         "name" => "it names the run's output directory and reports",
         "seed" => "every random stream was drawn from it when the run started",

@@ -8,6 +8,7 @@
 pub mod components;
 pub mod describe;
 pub mod parallel;
+mod persist;
 pub mod resources;
 pub mod schedule;
 pub mod systems;
@@ -25,6 +26,7 @@ use crate::scene::{self as sc, ExecutorKind, Scene};
 use components::{
     Accumulator, HiddenNode, IndexVec, InputNode, Magnitude, Node, OutputNode, Phase, Signal,
 };
+pub use persist::StateError;
 use resources::*;
 pub use schedule::Stage;
 
@@ -82,6 +84,7 @@ pub fn resolve_threads(threads: u32) -> usize {
 /// A built simulation: the world, its schedules, and the input adapter.
 pub struct Simulation {
     world: World,
+    sync: Schedule,
     start: Schedule,
     step: Schedule,
     end: Schedule,
@@ -206,16 +209,11 @@ impl Simulation {
             };
             entities.push(entity);
         }
-        let phasors = PhasorMatrix::new(&tables, &phase, dim);
-        world.insert_resource(NodeParams {
-            phase,
-            magnitude,
-            phasors,
-            phase_version: 0,
-        });
-        world.insert_resource(RadiationCache::new(&scene.radiation.cache));
         world.insert_resource(LookupTables(tables));
+        world.insert_resource(RadiationCache::new(&scene.radiation.cache));
         world.insert_resource(Topology { graph, entities });
+        let mirror = mirror_parameters(&mut world, dim);
+        world.insert_resource(mirror);
         world.insert_resource(settings.clone());
         world.insert_resource(Adapter(adapter));
         world.insert_resource(Encodings(encodings));
@@ -246,6 +244,7 @@ impl Simulation {
 
         let mut sim = Simulation {
             world,
+            sync: schedule::parameter_sync(executor),
             start: schedule::sample_start(executor),
             step: schedule::timestep(executor, scene.schedule.granularity),
             end: schedule::sample_end(executor),
@@ -262,6 +261,7 @@ impl Simulation {
 
     fn build_schedules(&mut self) -> Result<(), SimError> {
         for (name, schedule) in [
+            ("ParameterSync", &mut self.sync),
             ("SampleStart", &mut self.start),
             ("Timestep", &mut self.step),
             ("SampleEnd", &mut self.end),
@@ -336,6 +336,7 @@ impl Simulation {
             sample.label = label;
             sample.training = training;
         }
+        self.sync.run(&mut self.world);
         self.start.run(&mut self.world);
     }
 
@@ -433,6 +434,7 @@ impl Simulation {
                 .remove_resource::<RadiationCache>()
                 .unwrap_or_default();
             let mut cache = RadiationCache::new(&scene.radiation.cache);
+            cache.version = old.version;
             cache.static_counters = old.static_counters;
             cache.candidate_counters = old.candidate_counters;
             self.world.insert_resource(cache);
@@ -472,107 +474,6 @@ impl Simulation {
         self.world.resource::<RadiationCache>()
     }
 
-    /// All accumulators as dense `[node][dim]` arrays (phase, magnitude).
-    pub fn accumulators(&mut self) -> (Vec<f32>, Vec<f32>) {
-        let dim = self.settings.dim;
-        let n = self.settings.total_nodes as usize;
-        let (mut phase, mut magnitude) = (vec![0f32; n * dim], vec![0f32; n * dim]);
-        let mut q = self.world.query::<(&Node, &Accumulator)>();
-        for (node, a) in q.iter(&self.world) {
-            let k = node.index as usize;
-            phase[k * dim..(k + 1) * dim].copy_from_slice(&a.phase[..dim]);
-            magnitude[k * dim..(k + 1) * dim].copy_from_slice(&a.magnitude[..dim]);
-        }
-        (phase, magnitude)
-    }
-
-    /// Sets all accumulators from dense `[node][dim]` arrays.
-    pub fn set_accumulators(&mut self, phase: &[f32], magnitude: &[f32]) {
-        let dim = self.settings.dim;
-        let mut q = self.world.query::<(&Node, &mut Accumulator)>();
-        for (node, mut a) in q.iter_mut(&mut self.world) {
-            let k = node.index as usize;
-            a.phase[..dim].copy_from_slice(&phase[k * dim..(k + 1) * dim]);
-            a.magnitude[..dim].copy_from_slice(&magnitude[k * dim..(k + 1) * dim]);
-        }
-    }
-
-    /// Gradients summed in the current accumulation window (phase, magnitude, samples so
-    /// far); empty when gradient accumulation is off.
-    pub fn pending_gradients(&self) -> (Vec<f32>, Vec<f32>, u32) {
-        match &self.world.resource::<PendingGradients>().0 {
-            Some(acc) => {
-                let (samples, p, m) = acc.state();
-                (p.to_vec(), m.to_vec(), samples)
-            }
-            None => (Vec::new(), Vec::new(), 0),
-        }
-    }
-
-    /// Restores a partly filled accumulation window.
-    pub fn set_pending_gradients(
-        &mut self,
-        phase: &[f32],
-        magnitude: &[f32],
-        samples: u32,
-    ) -> Result<(), String> {
-        let mut pending = self.world.resource_mut::<PendingGradients>();
-        match &mut pending.0 {
-            Some(acc) => {
-                let (_, p, _) = acc.state();
-                if phase.len() != p.len() || magnitude.len() != p.len() || samples >= acc.steps() {
-                    return Err("pending accumulated gradients do not fit this run's gradient_accumulation".into());
-                }
-                acc.restore(samples, phase, magnitude);
-                Ok(())
-            }
-            None if samples == 0 => Ok(()),
-            None => Err("the checkpoint holds accumulated gradients but this run has gradient_accumulation off".into()),
-        }
-    }
-
-    /// Replaces the class encodings (restoring a checkpoint).
-    pub fn set_encodings(&mut self, phase: Vec<u16>, magnitude: Vec<u16>) -> Result<(), String> {
-        let (classes, dim) = {
-            let e = &self.world.resource::<Encodings>().0;
-            (e.classes, e.dim)
-        };
-        let tables = &self.world.resource::<LookupTables>().0;
-        let enc = ClassEncodings::from_indices(tables, classes, dim, phase, magnitude)
-            .map_err(|e| e.to_string())?;
-        self.world.insert_resource(Encodings(enc));
-        Ok(())
-    }
-
-    /// The adapter's weights, flat.
-    pub fn adapter_weights(&self) -> Vec<f32> {
-        self.world.resource::<Adapter>().0.export()
-    }
-
-    /// Replaces the adapter's weights.
-    pub fn set_adapter_weights(&mut self, weights: &[f32]) -> Result<(), String> {
-        self.world
-            .resource_mut::<Adapter>()
-            .0
-            .import(weights)
-            .map_err(|e| e.to_string())
-    }
-
-    /// The class encodings.
-    pub fn encodings(&self) -> &ClassEncodings {
-        &self.world.resource::<Encodings>().0
-    }
-
-    /// Update counters and the parameter version.
-    pub fn update_stats(&self) -> &UpdateStats {
-        self.world.resource::<UpdateStats>()
-    }
-
-    /// Sets the parameter version (restoring a checkpoint).
-    pub fn set_parameter_version(&mut self, version: u64) {
-        self.world.resource_mut::<UpdateStats>().parameter_version = version;
-    }
-
     /// A fingerprint of the static graph (FNV-1a over both CSR arrays), to refuse checkpoints
     /// made for another graph.
     pub fn graph_fingerprint(&self) -> u64 {
@@ -610,26 +511,6 @@ impl Simulation {
         (phase, magnitude)
     }
 
-    /// Sets every node's parameters from dense `[node][dim]` arrays; only nodes whose values
-    /// differ are touched, so change detection sees exactly the real changes.
-    pub fn set_parameters(&mut self, phase: &[u16], magnitude: &[u16]) {
-        let dim = self.settings.dim;
-        let mut q = self.world.query::<(&Node, &mut Phase, &mut Magnitude)>();
-        for (node, mut p, mut m) in q.iter_mut(&mut self.world) {
-            let k = node.index as usize;
-            let (np, nm) = (
-                &phase[k * dim..(k + 1) * dim],
-                &magnitude[k * dim..(k + 1) * dim],
-            );
-            if &p.0[..dim] != np {
-                p.0[..dim].copy_from_slice(np);
-            }
-            if &m.0[..dim] != nm {
-                m.0[..dim].copy_from_slice(nm);
-            }
-        }
-    }
-
     /// The loop state (timestep, τ, counts).
     pub fn loop_state(&self) -> &LoopState {
         self.world.resource::<LoopState>()
@@ -656,9 +537,11 @@ impl Simulation {
         self.run_encoded(&p, &m, label)
     }
 
-    /// The three schedules by name: SampleStart, Timestep, SampleEnd (built and initialised).
-    pub fn schedules(&self) -> [(&'static str, &Schedule); 3] {
+    /// The four schedules by name: ParameterSync, SampleStart, Timestep, SampleEnd (built and
+    /// initialised).
+    pub fn schedules(&self) -> [(&'static str, &Schedule); 4] {
         [
+            ("ParameterSync", &self.sync),
             ("SampleStart", &self.start),
             ("Timestep", &self.step),
             ("SampleEnd", &self.end),
@@ -728,6 +611,26 @@ impl Simulation {
             since,
         ));
     }
+}
+
+/// The dense parameter mirror of the components, written row by row with the same function the
+/// parameter sync uses.
+fn mirror_parameters(world: &mut World, dim: usize) -> NodeParams {
+    let n = world.resource::<Topology>().entities.len();
+    let tables = &world.resource::<LookupTables>().0;
+    let mut mirror = NodeParams {
+        phase: vec![0; n * dim],
+        magnitude: vec![0; n * dim],
+        phasors: PhasorMatrix::new(tables, &vec![0; n * dim], dim),
+    };
+    let mut q = world.query::<(&Node, &Phase, &Magnitude)>();
+    let rows: Vec<_> = q.iter(world).map(|(k, p, m)| (k.index, *p, *m)).collect();
+    let tables = &world.resource::<LookupTables>().0;
+    // The fresh matrix holds the phasors of phase 0, so unwritten rows are right as they are.
+    for (k, p, m) in rows {
+        mirror.write_node(tables, k as usize, &p.0[..dim], &m.0[..dim]);
+    }
+    mirror
 }
 
 fn class_encodings(scene: &Scene, tables: &Tables) -> Result<ClassEncodings, SimError> {

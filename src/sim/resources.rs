@@ -61,8 +61,9 @@ pub struct ForwardSettings {
     pub label_smoothing: f32,
 }
 
-/// Dense copies of all node parameters, `[node][dim]`, and their phasor matrix; mirrored from
-/// the `Phase`/`Magnitude` components by the parameter-sync system.
+/// Dense copies of all node parameters, `[node][dim]`, and their phasor matrix: a mirror of
+/// the `Phase`/`Magnitude` components, written only by the parameter-sync system
+/// ([`crate::sim::systems::inject::sync_params`]), so it is workspace and never saved.
 #[derive(Resource)]
 pub struct NodeParams {
     /// θφ of every node.
@@ -71,10 +72,28 @@ pub struct NodeParams {
     pub magnitude: Vec<u16>,
     /// Phasors of θφ for the radiation kernel.
     pub phasors: PhasorMatrix,
-    /// Increases whenever any node's phase parameters change (seen by the parameter sync at
-    /// the start of a sample, whatever changed them: updates, restores, direct sets). The
-    /// radiation pattern cache keys on it.
-    pub phase_version: u64,
+}
+
+impl NodeParams {
+    /// Mirrors node `k`'s parameters (D values each); returns whether its phases changed. The
+    /// one function that writes the mirror.
+    pub fn write_node(
+        &mut self,
+        tables: &Tables,
+        k: usize,
+        phase: &[u16],
+        magnitude: &[u16],
+    ) -> bool {
+        let dim = phase.len();
+        let row = &mut self.phase[k * dim..(k + 1) * dim];
+        let changed = row != phase;
+        row.copy_from_slice(phase);
+        self.magnitude[k * dim..(k + 1) * dim].copy_from_slice(magnitude);
+        if changed {
+            self.phasors.set_node(tables, k, phase);
+        }
+        changed
+    }
 }
 
 /// The fixed input adapter.
@@ -150,12 +169,16 @@ impl RadiationTargets {
     }
 }
 
-/// The multi-level radiation cache (SPEC 5) of this world, its counts, and the work list of
-/// the current timestep.
+/// The multi-level radiation cache (SPEC 5) of this world, the parameter version its entries
+/// are aged by, its counts, and the work list of the current timestep.
 #[derive(Resource, Debug, Default)]
 pub struct RadiationCache {
     /// The scene's `radiation.cache` settings this cache was built with.
     pub settings: crate::scene::RadiationCache,
+    /// The one parameter version: increased by the parameter sync whenever it sees any node's
+    /// phase parameters change (updates, restores, direct sets alike), and nowhere else.
+    /// Persistent state.
+    pub version: u64,
     /// Level 1, when `radiation.cache.enabled`.
     pub pattern: Option<crate::radiation::cache::PatternCache>,
     /// Level 2 lookups: one per radiating source (its static successors, the exclusion list).
@@ -425,11 +448,10 @@ pub struct Credit {
 #[derive(Resource)]
 pub struct PendingGradients(pub Option<crate::model::update::GradientAccumulation>);
 
-/// Counts of what updates did, and the parameter version the radiation cache keys on.
+/// Counts of what the last update did (workspace; the parameter version lives in
+/// [`RadiationCache::version`]).
 #[derive(Resource, Debug, Default, Clone)]
 pub struct UpdateStats {
-    /// Increases whenever any phase or magnitude parameter changes.
-    pub parameter_version: u64,
     /// Whether the last training sample changed any parameter.
     pub last_changed: bool,
     /// Index dimensions changed by the last training sample.

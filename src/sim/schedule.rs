@@ -1,7 +1,9 @@
 //! Schedules and stage sets.
 //!
-//! Three schedules: [`SampleStart`] (parameter sync, reset, inject), [`Timestep`] (radiation ->
-//! forward -> eviction -> termination, run once per timestep) and [`SampleEnd`] (readout).
+//! Four schedules: [`ParameterSync`] (the parameter mirrors and version, run before every sample
+//! and whenever state is saved or loaded), [`SampleStart`] (reset, inject), [`Timestep`]
+//! (radiation -> forward -> eviction -> termination, run once per timestep) and [`SampleEnd`]
+//! (readout, then credit and update when training).
 //! Every stage is a [`Stage`] set. All schedules are built with ambiguity detection at error
 //! level, so an unordered pair of conflicting systems is a build error, never a silent race.
 
@@ -14,6 +16,11 @@ use crate::scene::{ExecutorKind, Granularity};
 use crate::sim::systems::{
     credit, eviction, forward, inject, radiation, readout, termination, update,
 };
+
+/// Label of the schedule that mirrors changed parameters (one system instance, so every change
+/// is seen exactly once).
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ParameterSync;
 
 /// Label of the schedule run once at the start of each sample.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -90,12 +97,18 @@ pub fn new_schedule(label: impl ScheduleLabel, executor: ExecutorKind) -> Schedu
     schedule
 }
 
+/// Builds the parameter-sync schedule.
+pub fn parameter_sync(executor: ExecutorKind) -> Schedule {
+    let mut s = new_schedule(ParameterSync, executor);
+    s.add_systems(inject::sync_params.in_set(Stage::Inject));
+    s
+}
+
 /// Builds the sample-start schedule.
 pub fn sample_start(executor: ExecutorKind) -> Schedule {
     let mut s = new_schedule(SampleStart, executor);
     s.add_systems(
         (
-            inject::sync_params,
             inject::reset_sample,
             inject::inject,
             termination::count_active.in_set(Stage::Termination),

@@ -5,8 +5,8 @@ use bevy_ecs::prelude::*;
 
 use crate::sim::components::{Activation, IndexVec, Magnitude, Node, Phase, Signal};
 use crate::sim::resources::{
-    CurrentSample, ForwardSettings, LookupTables, LoopState, NodeParams, Stage, StageClock,
-    Topology,
+    CurrentSample, ForwardSettings, LookupTables, LoopState, NodeParams, RadiationCache, Stage,
+    StageClock, Topology,
 };
 
 /// Nodes whose phase or magnitude parameters changed since the system last ran.
@@ -14,30 +14,28 @@ type ParamsChanged = Or<(Changed<Phase>, Changed<Magnitude>)>;
 
 /// Mirrors changed `Phase`/`Magnitude` components into the dense parameter arrays and the
 /// phasor matrix, and recomputes their `Signal` (bevy change detection: only changed nodes).
+/// The one place the parameter version is bumped: once per run that saw a phase row change.
+///
+/// It is the only system of the `ParameterSync` schedule, run before every sample and
+/// whenever state is saved or loaded, so one system instance sees every change exactly once.
 pub fn sync_params(
     mut changed: Query<(&Node, &Phase, &Magnitude, &mut Signal), ParamsChanged>,
     mut params: ResMut<NodeParams>,
+    mut cache: ResMut<RadiationCache>,
     tables: Res<LookupTables>,
     settings: Res<ForwardSettings>,
     clock: Res<StageClock>,
 ) {
     let _t = clock.time_system(Stage::Inject, "inject::sync_params");
     let dim = settings.dim;
-    let params = &mut *params;
     let mut phases_changed = false;
     for (node, phase, magnitude, mut signal) in &mut changed {
-        let k = node.index as usize;
-        let row = &mut params.phase[k * dim..(k + 1) * dim];
-        phases_changed |= row != &phase.0[..dim];
-        row.copy_from_slice(&phase.0[..dim]);
-        params.magnitude[k * dim..(k + 1) * dim].copy_from_slice(&magnitude.0[..dim]);
-        params.phasors.set_node(&tables.0, k, &phase.0[..dim]);
-        tables
-            .0
-            .signal_vec(&phase.0[..dim], &magnitude.0[..dim], &mut signal.0[..dim]);
+        let (p, m) = (&phase.0[..dim], &magnitude.0[..dim]);
+        phases_changed |= params.write_node(&tables.0, node.index as usize, p, m);
+        tables.0.signal_vec(p, m, &mut signal.0[..dim]);
     }
     if phases_changed {
-        params.phase_version += 1;
+        cache.version += 1;
     }
 }
 

@@ -146,7 +146,7 @@ pub fn radiate(
     let _t = clock.time_system(Stage::Radiation, "radiation::radiate");
     let k = top_k_of(&settings);
     let cache = &mut *cache;
-    let version = params.phase_version;
+    let version = cache.version;
     lookup(cache, &snapshot, version, settings.dim, k, &mut targets);
     let jobs = cache.misses.len();
     if k == 0 || jobs == 0 {
@@ -243,7 +243,6 @@ fn radiate_run(
 /// parts then compute only the misses).
 pub fn lookup_radiation(
     snapshot: Res<ActiveSnapshot>,
-    params: Res<NodeParams>,
     settings: Res<ForwardSettings>,
     mut targets: ResMut<RadiationTargets>,
     mut cache: ResMut<RadiationCache>,
@@ -251,10 +250,11 @@ pub fn lookup_radiation(
 ) {
     let _t = clock.time_system(Stage::Radiation, "radiation::lookup_radiation");
     let k = top_k_of(&settings);
+    let version = cache.version;
     lookup(
         &mut cache,
         &snapshot,
-        params.phase_version,
+        version,
         settings.dim,
         k,
         &mut targets,
@@ -349,7 +349,6 @@ pub fn radiate_part(
 /// Concatenates the parts' answers, in part (= source) order, and stores them like
 /// [`radiate`] does.
 pub fn merge_radiation(
-    params: Res<NodeParams>,
     settings: Res<ForwardSettings>,
     buffers: Res<RadiationParts>,
     mut targets: ResMut<RadiationTargets>,
@@ -370,5 +369,6 @@ pub fn merge_radiation(
         cache.miss_counts.extend_from_slice(&buffer.counts);
     }
     debug_assert_eq!(cache.miss_counts.len(), cache.misses.len());
-    store(cache, params.phase_version, k, &mut targets);
+    let version = cache.version;
+    store(cache, version, k, &mut targets);
 }

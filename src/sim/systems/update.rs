@@ -86,7 +86,4 @@ pub fn apply_updates(
     }
     stats.last_dims_changed = changed;
     stats.last_changed = changed > 0;
-    if changed > 0 {
-        stats.parameter_version += 1;
-    }
 }
