@@ -45,6 +45,16 @@ impl Runner {
         codec::to_bytes(&self.progress())
     }
 
+    /// Drops all workspace: the encoding caches, the evaluation replicas and the primary
+    /// world's own (see [`crate::sim::Simulation::reset_workspace`]); the run continues
+    /// exactly as if it had not.
+    pub fn reset_workspace(&mut self) {
+        self.caches = Default::default();
+        self.replicas.clear();
+        self.epoch_seconds = 0.0;
+        self.sim.reset_workspace();
+    }
+
     /// Writes a checkpoint of the current state; `next_step` is the index of the script step
     /// that would run next.
     pub fn save_checkpoint(
