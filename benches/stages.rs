@@ -135,6 +135,7 @@ fn radiation(c: &mut Criterion) {
             b.iter(|| {
                 // SAFETY: a is sources × k, bm is k × nodes and out is sources × nodes, all
                 // row-major with the strides given.
+                #[expect(unsafe_code, reason = "matrixmultiply's GEMM takes raw pointers")]
                 unsafe {
                     matrixmultiply::sgemm(
                         sources,

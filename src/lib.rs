@@ -15,9 +15,29 @@
 //! - once an output is active (after a minimum number of timesteps) the pass ends, and the
 //!   output signals are compared with class encodings by cosine to give logits.
 //!
+//! ```
+//! use neurograph::scene;
+//! use neurograph::sim::Simulation;
+//!
+//! // A scene is RON; every field not named takes the SPEC's default.
+//! let scene = scene::parse(
+//!     "Scene(architecture: (total_nodes: 50, input_nodes: 10, output_nodes: 10))",
+//!     "example.ron",
+//! )?;
+//! let mut sim = Simulation::new(&scene)?;
+//! let image = [128u8; 28 * 28];
+//! let outcome = sim.run_image(&image, 3);
+//! assert!(outcome.timesteps >= 1);
+//! // The persistent state (parameters, accumulators, encodings, ...) of the world.
+//! let state = sim.save_state();
+//! assert_eq!(state.phase.len(), 50 * 5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Layout: [`scene`] (RON scene files), [`model`] (pure math), [`graph`] (static DAG),
-//! [`radiation`] (top-K kernel), [`sim`] (the ECS), [`data`] (datasets), [`run`] (runner,
-//! benchmark).
+//! [`radiation`] (top-K kernel), [`sim`] (the ECS), [`state`] (persistent state, declared
+//! once), [`checkpoint`] (its file format), [`data`] (datasets), [`run`] (runner, benchmark),
+//! [`batch`] (batches of runs).
 
 pub mod atomic;
 pub mod batch;
@@ -30,3 +50,8 @@ pub mod run;
 pub mod scene;
 pub mod sim;
 pub mod state;
+
+/// The README's Rust examples, compiled and run as doctests so the README cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -4,6 +4,12 @@
 //! registers (fused on CPUs with FMA). [`scan`] scores a few sources at a time over cache-sized
 //! blocks of the matrix and returns, per source, the few candidates that can be in its top K.
 
+#![expect(
+    unsafe_code,
+    reason = "the SIMD scan kernels use x86 intrinsics behind runtime feature detection; every \
+              unsafe block states what it relies on"
+)]
+
 use crate::model::MAX_DIM;
 use crate::model::tables::Tables;
 
@@ -670,7 +676,13 @@ mod tests {
                     Backend::Avx2Fma | Backend::Avx512Vl => {
                         hits_avx2_for_test(&row, row[13], &mut hits)
                     }
-                    #[allow(unreachable_patterns)]
+                    #[cfg_attr(
+                        target_arch = "x86_64",
+                        expect(
+                            unreachable_patterns,
+                            reason = "every backend is matched on x86-64"
+                        )
+                    )]
                     _ => unreachable!(),
                 }
             };

@@ -65,6 +65,7 @@ persistent_state! {
 
 persistent_state! {
     /// The level-1 radiation cache's entries, least recently used first, as parallel arrays.
+    #[derive(Default)]
     pub struct PatternCacheState {
         /// Source node of each entry.
         nodes: Vec<u32>,
@@ -147,19 +148,6 @@ persistent_state! {
         outputs: u64,
         /// `confusion[label·classes + prediction]`.
         confusion: Vec<u32>,
-    }
-}
-
-impl Default for PatternCacheState {
-    fn default() -> Self {
-        PatternCacheState {
-            nodes: Vec::new(),
-            top_k: Vec::new(),
-            signatures: Vec::new(),
-            versions: Vec::new(),
-            counts: Vec::new(),
-            targets: Vec::new(),
-        }
     }
 }
 
