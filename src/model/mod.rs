@@ -13,6 +13,7 @@ pub mod credit;
 pub mod encodings;
 pub mod loss;
 pub mod phase;
+pub mod phasor;
 pub mod rng;
 pub mod signal;
 pub mod tables;
