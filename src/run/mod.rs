@@ -761,7 +761,7 @@ impl Runner {
         serde_json::json!({
             "scene": self.scene.name,
             "scene_text": text,
-            "scene_hash": format!("{:016x}", fnv1a(text.as_bytes())),
+            "scene_hash": format!("{:016x}", crate::hash::fnv1a64(text.as_bytes())),
             "seed": self.scene.seed,
             "executor": executor_name(self.sim.executor()),
             "threads": self.sim.threads(),
@@ -782,16 +782,6 @@ fn step_label(step: &Step) -> String {
         Step::Restore { path } => format!("Restore(path: {path:?})"),
         Step::Set { field, value } => format!("Set(field: {field:?}, value: {value:?})"),
     }
-}
-
-/// FNV-1a, 64 bits.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 /// The current UTC time as RFC 3339 (seconds precision), without a date crate.
@@ -999,19 +989,19 @@ pub fn bench_training(
     let per = done.max(1) as f64;
     let (phase, magnitude) = runner.sim.parameters();
     let (acc_phase, acc_magnitude) = runner.sim.accumulators();
-    let mut state = Vec::new();
+    let mut state = crate::hash::Fnv1a::new();
     for x in phase.iter().chain(&magnitude) {
-        state.extend_from_slice(&x.to_le_bytes());
+        state.write(&x.to_le_bytes());
     }
     for x in acc_phase.iter().chain(&acc_magnitude) {
-        state.extend_from_slice(&x.to_bits().to_le_bytes());
+        state.write(&x.to_bits().to_le_bytes());
     }
     Ok(BenchReport {
         system_seconds: runner.system_seconds(),
         timesteps: (timesteps).round() as u64,
         timing,
         granularity: format!("{:?}", scene.schedule.granularity),
-        world_hash: Some(format!("{:016x}", fnv1a(&state))),
+        world_hash: Some(format!("{:016x}", state.finish())),
         mode: "train",
         scene: scene.name.clone(),
         executor: executor_name(runner.sim.executor()),
