@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use neurograph::run::{self, RunReport, Runner};
+use neurograph::run::{self, RunReport, Runner, executor_name};
 use neurograph::scene::{self, Scene};
 
 /// NeuroGraph: a discrete phase-magnitude graph neural network as a bevy_ecs simulation.
@@ -174,12 +174,6 @@ enum BenchMode {
     Train,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Executor {
-    Single,
-    Multi,
-}
-
 #[derive(Args)]
 struct SceneArgs {
     /// The scene file (RON).
@@ -190,7 +184,7 @@ struct SceneArgs {
     sets: Vec<String>,
     /// Executor kind (same as `--set schedule.executor=Single|Multi`).
     #[arg(long, value_enum)]
-    executor: Option<Executor>,
+    executor: Option<scene::ExecutorKind>,
     /// Worker threads, 0 = all cores (same as `--set schedule.threads=N`).
     #[arg(long)]
     threads: Option<u32>,
@@ -199,22 +193,27 @@ struct SceneArgs {
 impl SceneArgs {
     fn load(&self) -> Result<Scene> {
         let mut scene = scene::load(&self.scene).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut sets = self.sets.clone();
+        scene
+            .apply_sets(&self.sets)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The flags win over `--set schedule.*`; the thread count has a range and enters the
+        // memory estimate, so the scene is checked again.
+        let mut flags = Vec::new();
         if let Some(e) = self.executor {
-            sets.push(format!(
-                "schedule.executor={}",
-                match e {
-                    Executor::Single => "Single",
-                    Executor::Multi => "Multi",
-                }
-            ));
+            scene.schedule.executor = e;
+            flags.push(format!("--executor {}", executor_name(e)));
         }
         if let Some(t) = self.threads {
-            sets.push(format!("schedule.threads={t}"));
+            scene.schedule.threads = t;
+            flags.push(format!("--threads {t}"));
         }
-        scene
-            .apply_sets(&sets)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !flags.is_empty() {
+            if let Err(errors) = scene.validate() {
+                let flags = flags.join(" ");
+                let lines: Vec<String> = errors.iter().map(|e| format!("{flags}: {e}")).collect();
+                bail!("{}", lines.join("\n"));
+            }
+        }
         Ok(scene)
     }
 }
