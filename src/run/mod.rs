@@ -17,6 +17,7 @@ use crate::sim::schedule::Stage;
 use crate::sim::{SampleOutcome, SimError, Simulation};
 
 pub mod experiment;
+pub mod plot;
 pub mod report;
 mod resume;
 mod train;
