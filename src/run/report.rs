@@ -9,12 +9,17 @@
 //! Every file except the append-only JSON Lines log is written atomically with
 //! [`write_atomic`], so a crash never leaves half a file.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::graph::GraphStats;
+use crate::radiation::cache::LevelStats;
+use crate::scene::Split;
 
 use super::plot::render_svg;
 
@@ -46,6 +51,114 @@ pub struct EpochMetrics {
     /// Radiation pattern-cache events during the epoch (`None` when the cache is off).
     #[serde(default)]
     pub pattern_cache: Option<crate::radiation::cache::Counters>,
+}
+
+/// Metrics of one evaluation step.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Evaluation {
+    /// `train` or `test`.
+    pub split: &'static str,
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Share of samples predicted correctly (uncovered samples count as wrong).
+    pub accuracy: f64,
+    /// Share of samples with at least one active output at readout.
+    pub coverage: f64,
+    /// Mean loss over covered samples (`null` if none was covered).
+    pub mean_loss: Option<f64>,
+    /// Mean timesteps per sample.
+    pub mean_timesteps: f64,
+    /// Mean over samples of the per-timestep active count after arrivals.
+    pub mean_active_nodes: f64,
+    /// Mean active outputs at readout.
+    pub mean_active_outputs: f64,
+    /// confusion[label][prediction]; uncovered samples are not counted.
+    pub confusion: Vec<Vec<u32>>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Samples per second, input encoding included.
+    pub samples_per_second: f64,
+    /// Radiation pattern-cache events during the evaluation, summed over worlds (`None` when
+    /// the cache is off).
+    pub pattern_cache: Option<crate::radiation::cache::Counters>,
+}
+
+/// Radiation in a run or bench report: settings, the kernel backend, its share of the stage
+/// time, and the statistics of every cache level.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct RadiationReport {
+    /// `radiation.enabled`.
+    pub enabled: bool,
+    /// `radiation.top_k`.
+    pub top_k: u32,
+    /// The kernel's SIMD backend on this CPU (`Portable`, `Avx2Fma`, `Avx512Vl`).
+    pub backend: String,
+    /// Seconds in the radiation stage (summed over worlds).
+    pub seconds: f64,
+    /// Radiation's share of all stage time.
+    pub share: f64,
+    /// The level-1 settings.
+    pub cache: CacheSettingsReport,
+    /// Statistics per level: `pattern` (level 1, when enabled), `static`, `candidates`.
+    pub levels: Vec<LevelStats>,
+}
+
+/// The pattern-cache settings of a run.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct CacheSettingsReport {
+    /// `radiation.cache.enabled`.
+    pub enabled: bool,
+    /// Whether every hit equals the kernel's answer (q = 1 and staleness 0).
+    pub exact: bool,
+    /// `radiation.cache.capacity`.
+    pub capacity: u32,
+    /// `radiation.cache.quantization` (q).
+    pub quantization: u32,
+    /// `radiation.cache.max_staleness`.
+    pub max_staleness: u32,
+}
+
+/// The report of a whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Scene name.
+    pub scene: String,
+    /// Master seed.
+    pub seed: u64,
+    /// `single` or `multi`.
+    pub executor: &'static str,
+    /// Threads per world.
+    pub threads: usize,
+    /// Worlds evaluating at once.
+    pub eval_replicas: usize,
+    /// Graph statistics.
+    pub graph: GraphStats,
+    /// One item per training epoch, in order.
+    pub training: Vec<EpochMetrics>,
+    /// One item per evaluation step, in script order.
+    pub evaluations: Vec<Evaluation>,
+    /// Seconds per stage over the whole run.
+    pub stage_seconds: BTreeMap<String, f64>,
+    /// Radiation: settings, time share and cache statistics.
+    pub radiation: RadiationReport,
+    /// The output directory, when reports were written.
+    pub out_dir: Option<String>,
+}
+
+/// Name of a split in reports.
+pub fn split_name(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    }
+}
+
+/// Name of an executor kind in reports.
+pub fn executor_name(kind: crate::scene::ExecutorKind) -> &'static str {
+    match kind {
+        crate::scene::ExecutorKind::Single => "single",
+        crate::scene::ExecutorKind::Multi => "multi",
+    }
 }
 
 /// Name of the per-epoch JSON Lines log.

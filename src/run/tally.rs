@@ -1,0 +1,83 @@
+//! Sample outcomes accumulated into the metrics of an [`Evaluation`] (also the base of a
+//! training epoch's metrics).
+
+use super::report::Evaluation;
+use super::split_name;
+use crate::scene::Split;
+use crate::sim::SampleOutcome;
+
+/// Accumulates sample outcomes into an [`Evaluation`].
+#[derive(Debug)]
+pub(crate) struct Tally {
+    classes: usize,
+    samples: usize,
+    correct: usize,
+    covered: usize,
+    loss_sum: f64,
+    timesteps: u64,
+    active: f64,
+    outputs: u64,
+    confusion: Vec<Vec<u32>>,
+}
+
+impl Tally {
+    /// A short "loss / accuracy so far" line for progress bars.
+    pub(crate) fn progress_message(&self) -> String {
+        let n = self.samples.max(1) as f64;
+        let loss = if self.covered > 0 {
+            format!("{:.4}", self.loss_sum / self.covered as f64)
+        } else {
+            "-".into()
+        };
+        format!("loss {loss}  acc {:.3}", self.correct as f64 / n)
+    }
+
+    pub(crate) fn new(classes: usize) -> Tally {
+        Tally {
+            classes,
+            samples: 0,
+            correct: 0,
+            covered: 0,
+            loss_sum: 0.0,
+            timesteps: 0,
+            active: 0.0,
+            outputs: 0,
+            confusion: vec![vec![0; classes]; classes],
+        }
+    }
+
+    pub(crate) fn add(&mut self, o: &SampleOutcome) {
+        self.samples += 1;
+        self.timesteps += o.timesteps as u64;
+        self.active += o.mean_active;
+        self.outputs += o.active_outputs as u64;
+        if let Some(p) = o.prediction {
+            self.covered += 1;
+            self.correct += (p == o.label) as usize;
+            if (o.label as usize) < self.classes && (p as usize) < self.classes {
+                self.confusion[o.label as usize][p as usize] += 1;
+            }
+        }
+        if let Some(l) = o.loss {
+            self.loss_sum += l as f64;
+        }
+    }
+
+    pub(crate) fn finish(self, split: Split, seconds: f64) -> Evaluation {
+        let n = self.samples.max(1) as f64;
+        Evaluation {
+            split: split_name(split),
+            samples: self.samples,
+            accuracy: self.correct as f64 / n,
+            coverage: self.covered as f64 / n,
+            mean_loss: (self.covered > 0).then(|| self.loss_sum / self.covered as f64),
+            mean_timesteps: self.timesteps as f64 / n,
+            mean_active_nodes: self.active / n,
+            mean_active_outputs: self.outputs as f64 / n,
+            confusion: self.confusion,
+            seconds,
+            samples_per_second: self.samples as f64 / seconds.max(1e-9),
+            pattern_cache: None,
+        }
+    }
+}
