@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use neurograph::run::{self, RunReport, Runner, executor_name};
+use neurograph::run::{self, Runner, executor_name};
 use neurograph::scene::{self, Scene};
 
 /// NeuroGraph: a discrete phase-magnitude graph neural network as a bevy_ecs simulation.
@@ -246,10 +246,7 @@ fn real_main() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                print_run(&report);
-                if let Some(dir) = &report.out_dir {
-                    println!("reports in {dir}");
-                }
+                print!("{report}");
             }
         }
         Command::Inspect {
@@ -368,101 +365,6 @@ fn real_main() -> Result<()> {
     Ok(())
 }
 
-fn print_run(report: &RunReport) {
-    println!(
-        "scene {}  seed {}  executor {}  threads {}  replicas {}",
-        report.scene, report.seed, report.executor, report.threads, report.eval_replicas
-    );
-    if !report.training.is_empty() {
-        println!(
-            "{:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
-            "epoch", "samples", "loss", "accuracy", "coverage", "updates", "changed", "samples/s"
-        );
-        for m in &report.training {
-            println!(
-                "{:<6} {:>8} {:>9} {:>9.4} {:>9.4} {:>9} {:>10} {:>10.1}",
-                m.epoch,
-                m.samples,
-                m.loss.map_or("-".to_string(), |l| format!("{l:.4}")),
-                m.accuracy,
-                m.coverage,
-                m.updates_applied,
-                m.parameters_changed,
-                m.samples_per_second
-            );
-        }
-    }
-    println!(
-        "{:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
-        "split",
-        "samples",
-        "accuracy",
-        "coverage",
-        "loss",
-        "timesteps",
-        "active nodes",
-        "samples/s"
-    );
-    for e in &report.evaluations {
-        println!(
-            "{:<6} {:>8} {:>9.4} {:>9.4} {:>9} {:>10.2} {:>12.1} {:>10.1}",
-            e.split,
-            e.samples,
-            e.accuracy,
-            e.coverage,
-            e.mean_loss.map_or("-".to_string(), |l| format!("{l:.4}")),
-            e.mean_timesteps,
-            e.mean_active_nodes,
-            e.samples_per_second
-        );
-    }
-    print_radiation(&report.radiation);
-}
-
-/// The radiation section of a run or bench report: settings, backend, share, cache levels.
-fn print_radiation(r: &run::RadiationReport) {
-    if !r.enabled {
-        println!("radiation off");
-        return;
-    }
-    let c = &r.cache;
-    println!(
-        "radiation: top_k {}  kernel {}  {:.1}% of stage time  pattern cache {}",
-        r.top_k,
-        r.backend,
-        100.0 * r.share,
-        if c.enabled {
-            format!(
-                "on (capacity {}, q {}, max_staleness {}, {})",
-                c.capacity,
-                c.quantization,
-                c.max_staleness,
-                if c.exact { "exact" } else { "APPROXIMATE" }
-            )
-        } else {
-            "off".to_string()
-        }
-    );
-    println!(
-        "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
-        "level", "hits", "misses", "stale", "evictions", "entries", "bytes", "hit rate"
-    );
-    for l in &r.levels {
-        println!(
-            "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
-            l.level,
-            l.hits,
-            l.misses,
-            l.stale_misses,
-            l.evictions,
-            l.entries,
-            l.bytes,
-            l.hit_rate
-                .map_or("-".to_string(), |h| format!("{:.2}%", 100.0 * h))
-        );
-    }
-}
-
 /// `inspect --cache`: the radiation section of a finished run's summary.json.
 fn inspect_cache(dir: &Path) -> Result<()> {
     let path = if dir.is_dir() {
@@ -487,7 +389,7 @@ fn inspect_cache(dir: &Path) -> Result<()> {
     let report: run::RadiationReport = serde_json::from_value(radiation)
         .with_context(|| format!("{}: the radiation section is malformed", path.display()))?;
     println!("run {}", path.display());
-    print_radiation(&report);
+    print!("{report}");
     Ok(())
 }
 
@@ -513,7 +415,7 @@ fn print_bench(r: &run::BenchReport) {
     if let Some(hash) = &r.world_hash {
         println!("final world hash         {hash}");
     }
-    print_radiation(&r.radiation);
+    print!("{}", r.radiation);
     if !r.timing {
         println!("(timing off)");
         return;

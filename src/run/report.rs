@@ -1,4 +1,6 @@
-//! A run's output directory and the reports written into it:
+//! The reports of a run and a bench ([`RunReport`], [`Evaluation`], [`RadiationReport`]; each
+//! serialises to the JSON the tools read back and displays as the tables the CLI prints), and
+//! a run's output directory with the files written into it:
 //!
 //! - `metrics.jsonl`: one [`EpochMetrics`] JSON object per line, appended and fsynced per epoch;
 //! - `manifest.json`: what was run (scene, seed, executor, versions, times);
@@ -10,7 +12,7 @@
 //! [`write_atomic`], so a crash never leaves half a file.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -18,8 +20,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::graph::GraphStats;
-use crate::radiation::cache::LevelStats;
-use crate::scene::Split;
+use crate::radiation::cache::{Counters, LevelStats};
+use crate::scene::{ExecutorKind, Split};
 
 use super::plot::render_svg;
 
@@ -54,10 +56,11 @@ pub struct EpochMetrics {
 }
 
 /// Metrics of one evaluation step.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Evaluation {
-    /// `train` or `test`.
-    pub split: &'static str,
+    /// The split, written `train` or `test` ([`split_name`]).
+    #[serde(with = "split_as_name")]
+    pub split: Split,
     /// Samples evaluated.
     pub samples: usize,
     /// Share of samples predicted correctly (uncovered samples count as wrong).
@@ -80,12 +83,15 @@ pub struct Evaluation {
     pub samples_per_second: f64,
     /// Radiation pattern-cache events during the evaluation, summed over worlds (`None` when
     /// the cache is off).
-    pub pattern_cache: Option<crate::radiation::cache::Counters>,
+    pub pattern_cache: Option<Counters>,
 }
 
 /// Radiation in a run or bench report: settings, the kernel backend, its share of the stage
 /// time, and the statistics of every cache level.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+///
+/// Displays as the radiation section of `neurograph run`, `bench` and `inspect --cache`: a
+/// settings line, then one row per cache level (each line ends in a newline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RadiationReport {
     /// `radiation.enabled`.
     pub enabled: bool,
@@ -104,7 +110,7 @@ pub struct RadiationReport {
 }
 
 /// The pattern-cache settings of a run.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheSettingsReport {
     /// `radiation.cache.enabled`.
     pub enabled: bool,
@@ -118,20 +124,25 @@ pub struct CacheSettingsReport {
     pub max_staleness: u32,
 }
 
-/// The report of a whole run.
-#[derive(Clone, Debug, Serialize)]
+/// The report of a whole run (also its `summary.json`).
+///
+/// Displays as the tables `neurograph run` prints: the training epochs, the evaluations, the
+/// radiation section and where the reports went (each line ends in a newline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     /// Scene name.
     pub scene: String,
     /// Master seed.
     pub seed: u64,
-    /// `single` or `multi`.
-    pub executor: &'static str,
+    /// The executor kind, written `single` or `multi` ([`executor_name`]).
+    #[serde(with = "executor_as_name")]
+    pub executor: ExecutorKind,
     /// Threads per world.
     pub threads: usize,
     /// Worlds evaluating at once.
     pub eval_replicas: usize,
     /// Graph statistics.
+    #[serde(with = "GraphStatsFields")]
     pub graph: GraphStats,
     /// One item per training epoch, in order.
     pub training: Vec<EpochMetrics>,
@@ -145,6 +156,20 @@ pub struct RunReport {
     pub out_dir: Option<String>,
 }
 
+/// [`GraphStats`] field by field, for serde (the graph module only serialises its statistics;
+/// reading a summary back needs them deserialised too). A field added to `GraphStats` breaks
+/// the build here until it is added below.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "GraphStats")]
+struct GraphStatsFields {
+    nodes: u32,
+    edges: u64,
+    layer_sizes: Vec<u32>,
+    inputs_reaching_output: u32,
+    avg_hops: Option<f64>,
+    derived_min_timesteps: u32,
+}
+
 /// Name of a split in reports.
 pub fn split_name(split: Split) -> &'static str {
     match split {
@@ -154,10 +179,176 @@ pub fn split_name(split: Split) -> &'static str {
 }
 
 /// Name of an executor kind in reports.
-pub fn executor_name(kind: crate::scene::ExecutorKind) -> &'static str {
+pub fn executor_name(kind: ExecutorKind) -> &'static str {
     match kind {
-        crate::scene::ExecutorKind::Single => "single",
-        crate::scene::ExecutorKind::Multi => "multi",
+        ExecutorKind::Single => "single",
+        ExecutorKind::Multi => "multi",
+    }
+}
+
+/// Serde of a [`Split`] by its report name ([`split_name`]).
+mod split_as_name {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::scene::Split;
+
+    pub(super) fn serialize<S: Serializer>(split: &Split, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(super::split_name(*split))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+        let name = String::deserialize(d)?;
+        [Split::Train, Split::Test]
+            .into_iter()
+            .find(|&s| super::split_name(s) == name)
+            .ok_or_else(|| D::Error::unknown_variant(&name, &["train", "test"]))
+    }
+}
+
+/// Serde of an [`ExecutorKind`] by its report name ([`executor_name`]).
+pub(crate) mod executor_as_name {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::scene::ExecutorKind;
+
+    pub(crate) fn serialize<S: Serializer>(kind: &ExecutorKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(super::executor_name(*kind))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ExecutorKind, D::Error> {
+        let name = String::deserialize(d)?;
+        [ExecutorKind::Single, ExecutorKind::Multi]
+            .into_iter()
+            .find(|&k| super::executor_name(k) == name)
+            .ok_or_else(|| D::Error::unknown_variant(&name, &["single", "multi"]))
+    }
+}
+
+/// A loss for a table: four decimals, or `-` when there is none.
+fn loss_cell(loss: Option<f64>) -> String {
+    loss.map_or("-".to_string(), |l| format!("{l:.4}"))
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "scene {}  seed {}  executor {}  threads {}  replicas {}",
+            self.scene,
+            self.seed,
+            executor_name(self.executor),
+            self.threads,
+            self.eval_replicas
+        )?;
+        if !self.training.is_empty() {
+            writeln!(
+                f,
+                "{:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+                "epoch",
+                "samples",
+                "loss",
+                "accuracy",
+                "coverage",
+                "updates",
+                "changed",
+                "samples/s"
+            )?;
+            for m in &self.training {
+                writeln!(
+                    f,
+                    "{:<6} {:>8} {:>9} {:>9.4} {:>9.4} {:>9} {:>10} {:>10.1}",
+                    m.epoch,
+                    m.samples,
+                    loss_cell(m.loss),
+                    m.accuracy,
+                    m.coverage,
+                    m.updates_applied,
+                    m.parameters_changed,
+                    m.samples_per_second
+                )?;
+            }
+        }
+        writeln!(
+            f,
+            "{:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
+            "split",
+            "samples",
+            "accuracy",
+            "coverage",
+            "loss",
+            "timesteps",
+            "active nodes",
+            "samples/s"
+        )?;
+        for e in &self.evaluations {
+            writeln!(
+                f,
+                "{:<6} {:>8} {:>9.4} {:>9.4} {:>9} {:>10.2} {:>12.1} {:>10.1}",
+                split_name(e.split),
+                e.samples,
+                e.accuracy,
+                e.coverage,
+                loss_cell(e.mean_loss),
+                e.mean_timesteps,
+                e.mean_active_nodes,
+                e.samples_per_second
+            )?;
+        }
+        write!(f, "{}", self.radiation)?;
+        if let Some(dir) = &self.out_dir {
+            writeln!(f, "reports in {dir}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RadiationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.enabled {
+            return writeln!(f, "radiation off");
+        }
+        let c = &self.cache;
+        let cache = if c.enabled {
+            format!(
+                "on (capacity {}, q {}, max_staleness {}, {})",
+                c.capacity,
+                c.quantization,
+                c.max_staleness,
+                if c.exact { "exact" } else { "APPROXIMATE" }
+            )
+        } else {
+            "off".to_string()
+        };
+        writeln!(
+            f,
+            "radiation: top_k {}  kernel {}  {:.1}% of stage time  pattern cache {cache}",
+            self.top_k,
+            self.backend,
+            100.0 * self.share,
+        )?;
+        writeln!(
+            f,
+            "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
+            "level", "hits", "misses", "stale", "evictions", "entries", "bytes", "hit rate"
+        )?;
+        for l in &self.levels {
+            writeln!(
+                f,
+                "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
+                l.level,
+                l.hits,
+                l.misses,
+                l.stale_misses,
+                l.evictions,
+                l.entries,
+                l.bytes,
+                l.hit_rate
+                    .map_or("-".to_string(), |h| format!("{:.2}%", 100.0 * h))
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -315,6 +506,28 @@ pub(crate) mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn report_names_round_trip() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Names {
+            #[serde(with = "split_as_name")]
+            split: Split,
+            #[serde(with = "executor_as_name")]
+            executor: ExecutorKind,
+        }
+        let names = Names {
+            split: Split::Train,
+            executor: ExecutorKind::Multi,
+        };
+        let text = serde_json::to_string(&names).unwrap();
+        assert_eq!(text, r#"{"split":"train","executor":"multi"}"#);
+        assert_eq!(serde_json::from_str::<Names>(&text).unwrap(), names);
+        let err = serde_json::from_str::<Names>(r#"{"split":"Test","executor":"single"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `Test`"), "{err}");
     }
 
     #[test]

@@ -479,7 +479,7 @@ impl Runner {
         let report = RunReport {
             scene: self.scene.name.clone(),
             seed: self.scene.seed,
-            executor: executor_name(self.sim.executor()),
+            executor: self.sim.executor(),
             threads: self.sim.threads(),
             eval_replicas: self.scene.schedule.eval_replicas as usize,
             graph: self.sim.graph_stats().clone(),

@@ -2,7 +2,6 @@
 //! training epoch's metrics).
 
 use super::report::Evaluation;
-use super::split_name;
 use crate::scene::Split;
 use crate::sim::SampleOutcome;
 
@@ -66,7 +65,7 @@ impl Tally {
     pub(crate) fn finish(self, split: Split, seconds: f64) -> Evaluation {
         let n = self.samples.max(1) as f64;
         Evaluation {
-            split: split_name(split),
+            split,
             samples: self.samples,
             accuracy: self.correct as f64 / n,
             coverage: self.covered as f64 / n,
