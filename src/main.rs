@@ -285,7 +285,7 @@ fn real_main() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                print_bench(&report);
+                print!("{report}");
             }
         }
         Command::Batch {
@@ -391,61 +391,6 @@ fn inspect_cache(dir: &Path) -> Result<()> {
     println!("run {}", path.display());
     print!("{report}");
     Ok(())
-}
-
-fn print_bench(r: &run::BenchReport) {
-    println!(
-        "scene {}  executor {}  threads {}  granularity {}  replicas {}  {} passes after {} warm-up",
-        r.scene, r.executor, r.threads, r.granularity, r.eval_replicas, r.samples, r.warmup
-    );
-    let unit = if r.mode == "train" {
-        "training samples/s"
-    } else {
-        "forward passes/s"
-    };
-    println!("{unit:<24} {:.1}", r.samples_per_second);
-    println!(
-        "with input encoding      {:.1}   (encoding {:.3} ms/sample)",
-        r.samples_per_second_with_encoding,
-        r.encode_seconds_per_sample * 1e3
-    );
-    println!("mean timesteps           {:.2}", r.mean_timesteps);
-    println!("mean active nodes        {:.1}", r.mean_active_nodes);
-    println!("coverage                 {:.3}", r.coverage);
-    if let Some(hash) = &r.world_hash {
-        println!("final world hash         {hash}");
-    }
-    print!("{}", r.radiation);
-    if !r.timing {
-        println!("(timing off)");
-        return;
-    }
-    let total: f64 = r.stage_seconds.values().sum();
-    println!(
-        "{:<12} {:>12} {:>7}   (thread time, summed over replicas)",
-        "stage", "ms/pass", "share"
-    );
-    for (stage, secs) in &r.stage_seconds {
-        println!(
-            "{:<12} {:>12.4} {:>6.1}%",
-            stage,
-            secs * 1e3 / r.samples as f64,
-            100.0 * secs / total.max(1e-12)
-        );
-    }
-    println!(
-        "{:<30} {:>12} {:>14} {:>7}",
-        "system", "ms/sample", "us/timestep", "share"
-    );
-    for (system, secs) in &r.system_seconds {
-        println!(
-            "{:<30} {:>12.4} {:>14.2} {:>6.1}%",
-            system,
-            secs * 1e3 / r.samples.max(1) as f64,
-            secs * 1e6 / r.timesteps.max(1) as f64,
-            100.0 * secs / total.max(1e-12)
-        );
-    }
 }
 
 fn inspect(scene: &Scene, schedules: bool, dot: Option<&Path>) -> Result<()> {

@@ -2,24 +2,41 @@
 //! throughput with time per stage and per system.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::report::RadiationReport;
+use super::report::{RadiationReport, executor_as_name};
 use super::{RunError, Runner, Tally, executor_name, progress_bar, stage_map};
-use crate::scene::{Scene, Split};
+use crate::hash::Fnv1a;
+use crate::scene::{ExecutorKind, Scene, Split};
+
+/// What a bench times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchMode {
+    /// Evaluation forward passes on the test split ([`bench`]).
+    Forward,
+    /// Online training samples (forward, credit, update) on the training split
+    /// ([`bench_training`]).
+    Train,
+}
 
 /// The result of `neurograph bench`.
-#[derive(Clone, Debug, Serialize)]
+///
+/// Displays as the table `neurograph bench` prints: throughput, means, the radiation section,
+/// then time per stage and per system (each line ends in a newline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
-    /// `forward` or `train`.
-    pub mode: &'static str,
+    /// What was timed.
+    pub mode: BenchMode,
     /// Scene name.
     pub scene: String,
-    /// `single` or `multi`.
-    pub executor: &'static str,
+    /// The executor kind, written `single` or `multi` ([`executor_name`]).
+    #[serde(with = "executor_as_name")]
+    pub executor: ExecutorKind,
     /// Threads per world.
     pub threads: usize,
     /// Worlds running passes at once.
@@ -58,6 +75,63 @@ pub struct BenchReport {
     pub coverage: f64,
     /// Radiation: settings, time share and cache statistics over the timed passes.
     pub radiation: RadiationReport,
+}
+
+/// What one bench measured over its timed samples; [`BenchReport::new`] adds the rest.
+struct Measurement {
+    mode: BenchMode,
+    /// Timed samples.
+    samples: usize,
+    warmup: usize,
+    seconds: f64,
+    eval_replicas: usize,
+    timesteps: u64,
+    mean_timesteps: f64,
+    mean_active_nodes: f64,
+    coverage: f64,
+    /// Seconds per input encoding when it was measured apart from the timed passes (forward
+    /// mode); `None` when encoding is part of every timed sample (train mode).
+    separate_encoding: Option<f64>,
+    world_hash: Option<String>,
+}
+
+impl BenchReport {
+    /// The one place a bench report is put together: the measurement, plus the runner's
+    /// clocks, radiation statistics and settings after the timed samples.
+    fn new(runner: &Runner, scene: &Scene, timing: bool, m: Measurement) -> BenchReport {
+        let samples_per_second = m.samples as f64 / m.seconds.max(1e-9);
+        let (encode_seconds_per_sample, samples_per_second_with_encoding) =
+            match m.separate_encoding {
+                Some(encode) => {
+                    let per_pass = m.seconds / m.samples.max(1) as f64;
+                    (encode, 1.0 / (per_pass + encode / m.eval_replicas as f64))
+                }
+                None => (0.0, samples_per_second),
+            };
+        BenchReport {
+            mode: m.mode,
+            scene: scene.name.clone(),
+            executor: runner.sim.executor(),
+            threads: runner.sim.threads(),
+            eval_replicas: m.eval_replicas,
+            samples: m.samples,
+            warmup: m.warmup,
+            seconds: m.seconds,
+            samples_per_second,
+            encode_seconds_per_sample,
+            samples_per_second_with_encoding,
+            stage_seconds: stage_map(&runner.stage_seconds()),
+            system_seconds: runner.system_seconds(),
+            timesteps: m.timesteps,
+            world_hash: m.world_hash,
+            timing,
+            granularity: format!("{:?}", scene.schedule.granularity),
+            mean_timesteps: m.mean_timesteps,
+            mean_active_nodes: m.mean_active_nodes,
+            coverage: m.coverage,
+            radiation: runner.radiation_report(),
+        }
+    }
 }
 
 /// Measures forward-pass throughput on the scene's test split (cycled if shorter than
@@ -104,33 +178,21 @@ pub fn bench(
         tally.add(o);
     }
     let eval = tally.finish(Split::Test, seconds);
-    let per_pass = seconds / samples.max(1) as f64;
-    let replicas = (scene.schedule.eval_replicas as usize).min(samples.max(1));
-    let timesteps = outcomes.iter().map(|o| o.timesteps as u64).sum();
-    Ok(BenchReport {
-        system_seconds: runner.system_seconds(),
-        timesteps,
-        timing,
-        granularity: format!("{:?}", scene.schedule.granularity),
-        world_hash: None,
-        mode: "forward",
-        scene: scene.name.clone(),
-        executor: executor_name(runner.sim.executor()),
-        threads: runner.sim.threads(),
-        eval_replicas: replicas,
+    let eval_replicas = (scene.schedule.eval_replicas as usize).min(samples.max(1));
+    let measured = Measurement {
+        mode: BenchMode::Forward,
         samples,
         warmup,
         seconds,
-        samples_per_second: eval.samples_per_second,
-        encode_seconds_per_sample,
-        samples_per_second_with_encoding: 1.0
-            / (per_pass + encode_seconds_per_sample / replicas as f64),
-        stage_seconds: stage_map(&runner.stage_seconds()),
+        eval_replicas,
+        timesteps: outcomes.iter().map(|o| o.timesteps as u64).sum(),
         mean_timesteps: eval.mean_timesteps,
         mean_active_nodes: eval.mean_active_nodes,
         coverage: eval.coverage,
-        radiation: runner.radiation_report(),
-    })
+        separate_encoding: Some(encode_seconds_per_sample),
+        world_hash: None,
+    };
+    Ok(BenchReport::new(&runner, scene, timing, measured))
 }
 
 /// Measures online training throughput: `samples` training samples (forward, loss, credit,
@@ -174,36 +236,101 @@ pub fn bench_training(
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let per = done.max(1) as f64;
-    let (phase, magnitude) = runner.sim.parameters();
-    let (acc_phase, acc_magnitude) = runner.sim.accumulators();
-    let mut state = crate::hash::Fnv1a::new();
-    for x in phase.iter().chain(&magnitude) {
-        state.write(&x.to_le_bytes());
-    }
-    for x in acc_phase.iter().chain(&acc_magnitude) {
-        state.write(&x.to_bits().to_le_bytes());
-    }
-    Ok(BenchReport {
-        system_seconds: runner.system_seconds(),
-        timesteps: (timesteps).round() as u64,
-        timing,
-        granularity: format!("{:?}", scene.schedule.granularity),
-        world_hash: Some(format!("{:016x}", state.finish())),
-        mode: "train",
-        scene: scene.name.clone(),
-        executor: executor_name(runner.sim.executor()),
-        threads: runner.sim.threads(),
-        eval_replicas: 1,
+    let measured = Measurement {
+        mode: BenchMode::Train,
         samples: done,
         warmup,
         seconds,
-        samples_per_second: done as f64 / seconds.max(1e-9),
-        encode_seconds_per_sample: 0.0,
-        samples_per_second_with_encoding: done as f64 / seconds.max(1e-9),
-        stage_seconds: stage_map(&runner.stage_seconds()),
+        eval_replicas: 1,
+        timesteps: timesteps.round() as u64,
         mean_timesteps: timesteps / per,
         mean_active_nodes: active / per,
         coverage: covered / per,
-        radiation: runner.radiation_report(),
-    })
+        separate_encoding: None,
+        world_hash: Some(world_hash(&mut runner)),
+    };
+    Ok(BenchReport::new(&runner, scene, timing, measured))
+}
+
+/// FNV-1a of the final parameters and accumulators (their bit patterns), so configurations
+/// that should end in the same world can be compared.
+fn world_hash(runner: &mut Runner) -> String {
+    let (phase, magnitude) = runner.sim.parameters();
+    let (acc_phase, acc_magnitude) = runner.sim.accumulators();
+    let mut h = Fnv1a::new();
+    for x in phase.iter().chain(&magnitude) {
+        h.write(&x.to_le_bytes());
+    }
+    for x in acc_phase.iter().chain(&acc_magnitude) {
+        h.write(&x.to_bits().to_le_bytes());
+    }
+    format!("{:016x}", h.finish())
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "scene {}  executor {}  threads {}  granularity {}  replicas {}  {} passes after {} warm-up",
+            self.scene,
+            executor_name(self.executor),
+            self.threads,
+            self.granularity,
+            self.eval_replicas,
+            self.samples,
+            self.warmup
+        )?;
+        let unit = match self.mode {
+            BenchMode::Train => "training samples/s",
+            BenchMode::Forward => "forward passes/s",
+        };
+        writeln!(f, "{unit:<24} {:.1}", self.samples_per_second)?;
+        writeln!(
+            f,
+            "with input encoding      {:.1}   (encoding {:.3} ms/sample)",
+            self.samples_per_second_with_encoding,
+            self.encode_seconds_per_sample * 1e3
+        )?;
+        writeln!(f, "mean timesteps           {:.2}", self.mean_timesteps)?;
+        writeln!(f, "mean active nodes        {:.1}", self.mean_active_nodes)?;
+        writeln!(f, "coverage                 {:.3}", self.coverage)?;
+        if let Some(hash) = &self.world_hash {
+            writeln!(f, "final world hash         {hash}")?;
+        }
+        write!(f, "{}", self.radiation)?;
+        if !self.timing {
+            return writeln!(f, "(timing off)");
+        }
+        let total: f64 = self.stage_seconds.values().sum();
+        writeln!(
+            f,
+            "{:<12} {:>12} {:>7}   (thread time, summed over replicas)",
+            "stage", "ms/pass", "share"
+        )?;
+        for (stage, secs) in &self.stage_seconds {
+            writeln!(
+                f,
+                "{:<12} {:>12.4} {:>6.1}%",
+                stage,
+                secs * 1e3 / self.samples as f64,
+                100.0 * secs / total.max(1e-12)
+            )?;
+        }
+        writeln!(
+            f,
+            "{:<30} {:>12} {:>14} {:>7}",
+            "system", "ms/sample", "us/timestep", "share"
+        )?;
+        for (system, secs) in &self.system_seconds {
+            writeln!(
+                f,
+                "{:<30} {:>12.4} {:>14.2} {:>6.1}%",
+                system,
+                secs * 1e3 / self.samples.max(1) as f64,
+                secs * 1e6 / self.timesteps.max(1) as f64,
+                100.0 * secs / total.max(1e-12)
+            )?;
+        }
+        Ok(())
+    }
 }

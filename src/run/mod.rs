@@ -19,7 +19,7 @@ mod tally;
 mod time;
 mod train;
 
-pub use bench::{BenchReport, bench, bench_training};
+pub use bench::{BenchMode, BenchReport, bench, bench_training};
 pub use progress::progress_bar;
 pub use report::{
     CacheSettingsReport, Evaluation, RadiationReport, RunReport, executor_name, split_name,
