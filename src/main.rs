@@ -1,12 +1,13 @@
 //! The `neurograph` command: a thin clap layer over the library.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use neurograph::run::{self, Runner, executor_name};
+use neurograph::run::report::RunDir;
+use neurograph::run::{self, Runner, executor_name, inspect};
 use neurograph::scene::{self, Scene};
 
 /// NeuroGraph: a discrete phase-magnitude graph neural network as a bevy_ecs simulation.
@@ -238,9 +239,7 @@ fn real_main() -> Result<()> {
             quiet,
         } => {
             let scene = scene.load()?;
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from("runs").join(format!("{}-{}", scene.name, scene.seed))
-            });
+            let out = out.unwrap_or_else(|| RunDir::default_path(&scene));
             let mut runner = Runner::new(&scene, quiet || json)?.with_output(&out)?;
             let report = runner.run_script()?;
             if json {
@@ -258,12 +257,16 @@ fn real_main() -> Result<()> {
         } => {
             let scene = scene.load()?;
             if cache {
-                let dir = run.unwrap_or_else(|| {
-                    PathBuf::from("runs").join(format!("{}-{}", scene.name, scene.seed))
-                });
-                inspect_cache(&dir)?;
+                let dir = run.unwrap_or_else(|| RunDir::default_path(&scene));
+                print!("{}", inspect::CacheReport::read(&dir)?);
             } else {
-                inspect(&scene, schedule || dot.is_some(), dot.as_deref())?;
+                print!("{}", inspect::SceneReport::new(&scene));
+                let world = inspect::WorldReport::new(&scene, schedule || dot.is_some())?;
+                print!("{world}");
+                if let Some(path) = &dot {
+                    world.write_dot(path)?;
+                    println!("\nGraphviz graph written to {}", path.display());
+                }
             }
         }
         Command::Bench {
@@ -361,78 +364,6 @@ fn real_main() -> Result<()> {
                 println!("images per class: {:?}", summary.class_counts);
             }
         },
-    }
-    Ok(())
-}
-
-/// `inspect --cache`: the radiation section of a finished run's summary.json.
-fn inspect_cache(dir: &Path) -> Result<()> {
-    let path = if dir.is_dir() {
-        dir.join(run::report::SUMMARY_FILE)
-    } else {
-        dir.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {} (run the scene first, or pass a run directory)",
-            path.display()
-        )
-    })?;
-    let summary: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid JSON run summary", path.display()))?;
-    let radiation = summary.get("radiation").cloned().with_context(|| {
-        format!(
-            "{} has no radiation section (written by an older version?)",
-            path.display()
-        )
-    })?;
-    let report: run::RadiationReport = serde_json::from_value(radiation)
-        .with_context(|| format!("{}: the radiation section is malformed", path.display()))?;
-    println!("run {}", path.display());
-    print!("{report}");
-    Ok(())
-}
-
-fn inspect(scene: &Scene, schedules: bool, dot: Option<&Path>) -> Result<()> {
-    println!("# resolved scene\n{}", scene.to_ron());
-    let mem = scene.memory_estimate();
-    println!(
-        "\n# memory estimate: {:.1} MiB",
-        mem.total as f64 / (1 << 20) as f64
-    );
-    for (part, bytes) in &mem.parts {
-        println!(
-            "  {:<28} {:>10.2} MiB",
-            part,
-            *bytes as f64 / (1 << 20) as f64
-        );
-    }
-    let sim = neurograph::sim::Simulation::new(scene)?;
-    println!("\n# graph\n{}", sim.graph_stats());
-    let s = sim.settings();
-    println!("min_timesteps in use       {}", s.min_timesteps);
-    println!("target_active in use       {}", s.target_active);
-    println!("threads per world          {}", sim.threads());
-    println!(
-        "evaluation replicas        {}",
-        scene.schedule.eval_replicas
-    );
-    if schedules {
-        use neurograph::sim::describe;
-        let executor = run::executor_name(sim.executor());
-        let described: Vec<_> = sim
-            .schedules()
-            .iter()
-            .map(|(_, s)| describe::describe(s, sim.world(), executor))
-            .collect();
-        for d in &described {
-            println!("\n{d}");
-        }
-        if let Some(path) = dot {
-            neurograph::atomic::write(path, describe::to_dot(&described).as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
-            println!("\nGraphviz graph written to {}", path.display());
-        }
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::GraphStats;
 use crate::radiation::cache::{Counters, LevelStats};
-use crate::scene::{ExecutorKind, Split};
+use crate::scene::{ExecutorKind, Scene, Split};
 
 use super::plot::render_svg;
 
@@ -370,6 +370,11 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// Where a run of `scene` writes when no directory is given: `runs/<scene>-<seed>`.
+    pub fn default_path(scene: &Scene) -> PathBuf {
+        PathBuf::from("runs").join(format!("{}-{}", scene.name, scene.seed))
+    }
+
     /// Creates the directory (and its parents) if needed.
     pub fn create(path: &Path) -> io::Result<RunDir> {
         fs::create_dir_all(path)?;
