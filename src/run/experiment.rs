@@ -12,6 +12,8 @@ use std::process::Command;
 
 use serde::Serialize;
 
+use super::BenchReport;
+
 /// One configuration of the grid.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Config {
@@ -93,7 +95,7 @@ pub fn grid(threads: &[u32]) -> Vec<Config> {
     configs
 }
 
-/// Runs one repetition of a configuration; returns the bench JSON.
+/// Runs one repetition of a configuration; returns its bench report.
 fn bench_once(
     exe: &Path,
     scene: &Path,
@@ -101,7 +103,7 @@ fn bench_once(
     samples: usize,
     warmup: usize,
     timing: bool,
-) -> Result<serde_json::Value, String> {
+) -> Result<BenchReport, String> {
     let mut cmd = Command::new(exe);
     cmd.arg("bench")
         .arg(scene)
@@ -132,7 +134,11 @@ fn bench_once(
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    bench_report(&String::from_utf8_lossy(&out.stdout), c)
+}
+
+/// The report in the last line of `neurograph bench --json`'s output.
+fn bench_report(stdout: &str, c: &Config) -> Result<BenchReport, String> {
     let line = stdout.lines().last().unwrap_or("");
     serde_json::from_str(line).map_err(|e| format!("{c:?}: unreadable bench output: {e}"))
 }
@@ -168,29 +174,21 @@ pub fn run(
             reps.push(bench_once(exe, scene, c, samples, warmup, true)?);
             progress(c);
         }
-        let sps: Vec<f64> = reps
-            .iter()
-            .map(|r| r["samples_per_second"].as_f64().unwrap_or(0.0))
-            .collect();
+        let sps: Vec<f64> = reps.iter().map(|r| r.samples_per_second).collect();
         let med = median(&sps);
         let median_rep = reps
             .iter()
             .min_by(|a, b| {
-                let d = |r: &&serde_json::Value| {
-                    (r["samples_per_second"].as_f64().unwrap_or(0.0) - med).abs()
-                };
+                let d = |r: &&BenchReport| (r.samples_per_second - med).abs();
                 d(a).total_cmp(&d(b))
             })
             .expect("at least one repetition");
-        let n = median_rep["samples"].as_f64().unwrap_or(1.0).max(1.0);
-        let stage_ms = median_rep["stage_seconds"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0) * 1e3 / n))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let n = (median_rep.samples as f64).max(1.0);
+        let stage_ms = median_rep
+            .stage_seconds
+            .iter()
+            .map(|(k, v)| (k.clone(), v * 1e3 / n))
+            .collect();
         let baseline = rows.first().map_or(med, |b| b.median);
         rows.push(Row {
             config: c.clone(),
@@ -203,14 +201,14 @@ pub fn run(
             stage_ms,
             hashes: reps
                 .iter()
-                .map(|r| r["world_hash"].as_str().unwrap_or("").to_string())
+                .map(|r| r.world_hash.clone().unwrap_or_default())
                 .collect(),
         });
     }
     let mut off = Vec::new();
     for _ in 0..repetitions.max(1) {
         let r = bench_once(exe, scene, &configs[0], samples, warmup, false)?;
-        off.push(r["samples_per_second"].as_f64().unwrap_or(0.0));
+        off.push(r.samples_per_second);
         progress(&configs[0]);
     }
     let timing_off_median = median(&off);
@@ -290,5 +288,29 @@ impl std::fmt::Display for Report {
                 "DIFFER (determinism broken)".to_string()
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{BenchMode, bench_training};
+
+    #[test]
+    fn reads_the_bench_report_a_bench_writes() {
+        let text = include_str!("../../scenes/quickstart.ron");
+        let mut scene = crate::scene::parse(text, "quickstart.ron").unwrap();
+        scene
+            .apply_sets(&["data.source.train=8", "data.source.test=8"])
+            .unwrap();
+        let report = bench_training(&scene, 4, 0, true, true).unwrap();
+        let line = serde_json::to_string(&report).unwrap();
+        let read = bench_report(&format!("scene quickstart\n{line}\n"), &grid(&[1])[0]).unwrap();
+        let written: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), written);
+        assert_eq!(read.mode, BenchMode::Train);
+        assert!(read.world_hash.is_some_and(|h| h.len() == 16));
+        let err = bench_report("not json", &grid(&[1])[0]).unwrap_err();
+        assert!(err.contains("unreadable bench output"), "{err}");
     }
 }
