@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use neurograph::batch;
 use neurograph::run::report::RunDir;
 use neurograph::run::{self, Runner, executor_name, inspect};
 use neurograph::scene::{self, Scene};
@@ -221,7 +222,7 @@ impl SceneArgs {
 
 fn main() -> ExitCode {
     match real_main() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -229,7 +230,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn real_main() -> Result<()> {
+fn real_main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
@@ -301,7 +302,35 @@ fn real_main() -> Result<()> {
             resume,
             json,
             quiet,
-        } => return batch(scenes, seeds, grid, jobs, out, shard, resume, json, quiet),
+        } => {
+            let report = batch::cli::BatchCommand {
+                scenes,
+                seeds,
+                grid,
+                jobs,
+                out,
+                shard,
+                resume,
+                json,
+                quiet,
+            }
+            .run()?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+            if report.counts.interrupted > 0 {
+                return Ok(ExitCode::from(130));
+            }
+            if report.counts.failed > 0 {
+                bail!(
+                    "{} of {} runs failed (see batch-summary.csv)",
+                    report.counts.failed,
+                    report.rows.len()
+                );
+            }
+        }
         Command::Experiment {
             command:
                 ExperimentCommand::Scheduling {
@@ -365,178 +394,5 @@ fn real_main() -> Result<()> {
             }
         },
     }
-    Ok(())
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one parameter per command-line flag"
-)]
-fn batch(
-    scene_paths: Vec<PathBuf>,
-    seeds: Option<String>,
-    grid: Vec<String>,
-    jobs: usize,
-    out: PathBuf,
-    shard: Option<String>,
-    resume: bool,
-    json: bool,
-    quiet: bool,
-) -> Result<()> {
-    use neurograph::batch::{self, Progress, SceneEntry, summary::RunStatus};
-    use std::sync::atomic::Ordering;
-
-    if jobs == 0 {
-        bail!("--jobs must be at least 1");
-    }
-    if resume && !out.is_dir() {
-        bail!(
-            "--resume: {} does not exist, so there is no batch to resume",
-            out.display()
-        );
-    }
-    let seeds = seeds
-        .map(|s| batch::parse_seeds(&s))
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let grid: Vec<_> = grid
-        .iter()
-        .map(|g| batch::parse_grid(g))
-        .collect::<Result<_, _>>()
-        .map_err(anyhow::Error::msg)?;
-    // Check every grid value against every loadable scene before running anything.
-    let scenes: Vec<SceneEntry> = scene_paths.iter().map(|p| SceneEntry::load(p)).collect();
-    for entry in &scenes {
-        if let Ok(scene) = &entry.scene {
-            for axis in &grid {
-                for value in &axis.values {
-                    scene
-                        .clone()
-                        .apply_set(&format!("{}={value}", axis.field))
-                        .map_err(|e| anyhow::anyhow!("--grid {}: {e}", axis.field))?;
-                }
-            }
-        }
-    }
-    let mut specs = batch::expand(&scenes, seeds.as_deref(), &grid);
-    let total = specs.len();
-    let mut summary_dir = out.clone();
-    if let Some(s) = shard {
-        let (i, n) = batch::parse_shard(&s).map_err(anyhow::Error::msg)?;
-        specs = batch::shard(specs, i, n);
-        summary_dir = out.join(format!("shard-{i}-of-{n}"));
-    }
-    let cores = neurograph::sim::resolve_threads(0);
-    let opts = batch::BatchOptions {
-        jobs,
-        cores,
-        out: out.clone(),
-        quiet,
-        summary_dir: summary_dir.clone(),
-    };
-    ctrlc::set_handler(|| {
-        if batch::STOP.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: stopping now; rerun the same command to resume");
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\nCtrl-C: finishing the running runs, starting no new ones (Ctrl-C again to stop now)"
-        );
-    })
-    .context("installing the Ctrl-C handler")?;
-
-    eprintln!(
-        "batch: {} runs of {} in the matrix, {} at once with {} thread(s) each, in {}",
-        specs.len(),
-        total,
-        jobs,
-        (cores / jobs).max(1),
-        out.display()
-    );
-    let show = !quiet && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let multi = indicatif::MultiProgress::with_draw_target(if show {
-        indicatif::ProgressDrawTarget::stderr()
-    } else {
-        indicatif::ProgressDrawTarget::hidden()
-    });
-    let overall = multi.add(indicatif::ProgressBar::new(specs.len() as u64));
-    overall.set_style(
-        indicatif::ProgressStyle::with_template("batch [{bar:30}] {pos}/{len} runs  {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let lines: Vec<indicatif::ProgressBar> = (0..jobs)
-        .map(|j| {
-            let line = multi.add(indicatif::ProgressBar::new_spinner());
-            line.set_prefix(format!("job {j}"));
-            line.set_style(
-                indicatif::ProgressStyle::with_template("  {prefix}: {spinner} {msg} {elapsed}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            line
-        })
-        .collect();
-    let failed = std::sync::atomic::AtomicUsize::new(0);
-    let report = |p: Progress<'_>| match p {
-        Progress::Started { job, spec } => {
-            lines[job].set_message(spec.dir_name.clone());
-            lines[job].reset_elapsed();
-            lines[job].enable_steady_tick(std::time::Duration::from_millis(200));
-        }
-        Progress::Finished { job, row } => {
-            if row.status == RunStatus::Failed {
-                failed.fetch_add(1, Ordering::SeqCst);
-            }
-            lines[job].disable_steady_tick();
-            lines[job].set_message("idle");
-            overall.inc(1);
-            overall.set_message(format!("{} failed", failed.load(Ordering::SeqCst)));
-        }
-    };
-    let outcome = batch::run(&specs, &scenes, &opts, &report)
-        .with_context(|| format!("writing the batch summary in {}", out.display()))?;
-    for line in &lines {
-        line.finish_and_clear();
-    }
-    overall.finish_and_clear();
-    let count = |s: RunStatus| outcome.rows.iter().filter(|r| r.status == s).count();
-    let (done, skipped, failed, interrupted) = (
-        count(RunStatus::Done),
-        count(RunStatus::Skipped),
-        count(RunStatus::Failed),
-        count(RunStatus::Interrupted),
-    );
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"rows": outcome.rows, "aggregates": outcome.aggregates})
-        );
-    } else {
-        print!("{}", batch::summary::aggregate_table(&outcome.aggregates));
-        for row in outcome
-            .rows
-            .iter()
-            .filter(|r| r.status == RunStatus::Failed)
-        {
-            println!(
-                "failed: {}: {}",
-                row.dir,
-                row.error.as_deref().unwrap_or("unknown error")
-            );
-        }
-        println!(
-            "{done} done, {skipped} already complete, {failed} failed, {interrupted} not run; summary in {}",
-            summary_dir.join(batch::summary::SUMMARY_CSV_FILE).display()
-        );
-    }
-    if interrupted > 0 {
-        std::process::exit(130);
-    }
-    if failed > 0 {
-        bail!(
-            "{failed} of {} runs failed (see batch-summary.csv)",
-            outcome.rows.len()
-        );
-    }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,11 @@
 //! `summary.json` exists (written atomically), so after any crash a rerun skips completed runs
 //! and restarts the others from scratch. A failing run (bad scene, bad grid value, panic) is
 //! recorded with its error and the batch goes on.
+//!
+//! [`cli`] is the `neurograph batch` command on top of [`run`] (argument checks, progress,
+//! Ctrl-C, the outcome's counts); [`summary`] writes the batch's tables and chart.
 
+pub mod cli;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
