@@ -77,37 +77,7 @@ enum Command {
         json: bool,
     },
     /// Run scenes x seeds x parameter-grid points unattended: resumable, shardable.
-    Batch {
-        /// Scene files.
-        #[arg(required = true)]
-        scenes: Vec<PathBuf>,
-        /// Seeds: an inclusive range `1..10` or a list `3,7,9` (default: each scene's seed).
-        #[arg(long)]
-        seeds: Option<String>,
-        /// A grid axis `FIELD=V1,V2,...` (repeatable; same field paths and validation as
-        /// `--set`); the batch runs every combination, after the scene's own `sweep` axes.
-        #[arg(long = "grid", value_name = "FIELD=V1,V2,...")]
-        grid: Vec<String>,
-        /// Runs at once; each run gets cores/jobs threads.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
-        /// The batch directory (one subdirectory per run, plus batch-summary.*).
-        #[arg(long, default_value = "runs/batch")]
-        out: PathBuf,
-        /// Run only slice I of N (0 <= I < N; runs whose matrix index is I mod N).
-        #[arg(long, value_name = "I/N")]
-        shard: Option<String>,
-        /// Continue a batch in an existing directory (also what happens whenever it exists):
-        /// completed runs are skipped, incomplete ones restarted.
-        #[arg(long)]
-        resume: bool,
-        /// Print one JSON object (rows and aggregates) as the last line of stdout.
-        #[arg(long)]
-        json: bool,
-        /// No progress display.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Batch(batch::cli::BatchArgs),
     /// Scheduling experiments.
     Experiment {
         #[command(subcommand)]
@@ -125,28 +95,7 @@ enum ExperimentCommand {
     /// Train the same samples under executor x threads x granularity and compare speed,
     /// per-stage time, speedup and parallel efficiency; checks that every configuration ends
     /// in the same world (hash of parameters and accumulators).
-    Scheduling {
-        /// The scene file.
-        scene: PathBuf,
-        /// Thread counts to try.
-        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
-        threads: Vec<u32>,
-        /// Timed training samples per run.
-        #[arg(long, default_value_t = 300)]
-        samples: usize,
-        /// Untimed training samples before each run.
-        #[arg(long, default_value_t = 30)]
-        warmup: usize,
-        /// Runs per configuration (the table shows the median and the spread).
-        #[arg(long, default_value_t = 3)]
-        repetitions: usize,
-        /// Also write the report as JSON to this file (atomically).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Print one JSON object as the last line of stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    Scheduling(run::experiment::SchedulingArgs),
 }
 
 #[derive(Subcommand)]
@@ -292,30 +241,9 @@ fn real_main() -> Result<ExitCode> {
                 print!("{report}");
             }
         }
-        Command::Batch {
-            scenes,
-            seeds,
-            grid,
-            jobs,
-            out,
-            shard,
-            resume,
-            json,
-            quiet,
-        } => {
-            let report = batch::cli::BatchCommand {
-                scenes,
-                seeds,
-                grid,
-                jobs,
-                out,
-                shard,
-                resume,
-                json,
-                quiet,
-            }
-            .run()?;
-            if json {
+        Command::Batch(args) => {
+            let report = args.run()?;
+            if args.json {
                 println!("{}", report.to_json());
             } else {
                 print!("{report}");
@@ -332,40 +260,11 @@ fn real_main() -> Result<ExitCode> {
             }
         }
         Command::Experiment {
-            command:
-                ExperimentCommand::Scheduling {
-                    scene,
-                    threads,
-                    samples,
-                    warmup,
-                    repetitions,
-                    out,
-                    json,
-                },
+            command: ExperimentCommand::Scheduling(args),
         } => {
-            if threads.is_empty() || threads.contains(&0) || samples == 0 {
-                bail!("--threads needs counts of at least 1 and --samples at least 1");
-            }
-            // Fail early, with the scene's own message, if the scene is bad.
-            scene::load(&scene).map_err(|e| anyhow::anyhow!("{e}"))?;
             let exe = std::env::current_exe().context("finding the neurograph executable")?;
-            let total = (run::experiment::grid(&threads).len() + 1) * repetitions.max(1);
-            let bar = run::progress_bar(total as u64, "experiment", json);
-            let report =
-                run::experiment::run(&exe, &scene, &threads, samples, warmup, repetitions, &|c| {
-                    bar.inc(1);
-                    bar.set_message(format!(
-                        "{} x {} x {}",
-                        c.executor, c.threads, c.granularity
-                    ));
-                })
-                .map_err(anyhow::Error::msg)?;
-            bar.finish_and_clear();
-            if let Some(path) = &out {
-                neurograph::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            if json {
+            let report = args.run(&exe)?;
+            if args.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!("{report}");

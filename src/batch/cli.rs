@@ -1,4 +1,4 @@
-//! `neurograph batch` as one library call: [`BatchCommand::run`] checks the arguments, expands
+//! `neurograph batch` as one library call: [`BatchArgs::run`] checks the arguments, expands
 //! and shards the run matrix, shows progress, handles Ctrl-C, runs the batch and returns a
 //! [`BatchReport`] with the counts per status; the binary only prints it and picks the exit
 //! code.
@@ -15,26 +15,38 @@ use super::summary::{self, Aggregate, RunRow, RunStatus};
 use super::{BatchOptions, Progress, STOP, SceneEntry};
 use crate::scene::SceneError;
 
-/// The arguments of `neurograph batch`, as given on the command line.
-#[derive(Clone, Debug)]
-pub struct BatchCommand {
+/// The arguments of `neurograph batch` (a clap [`Args`](clap::Args) group: the field docs are
+/// the command's help text).
+#[derive(Clone, Debug, clap::Args)]
+pub struct BatchArgs {
     /// Scene files.
+    #[arg(required = true)]
     pub scenes: Vec<PathBuf>,
-    /// `--seeds`: a range `1..10` or a list `3,7,9` (`None`: each scene's own seed).
+    /// Seeds: an inclusive range `1..10` or a list `3,7,9` (default: each scene's seed).
+    #[arg(long)]
     pub seeds: Option<String>,
-    /// `--grid FIELD=V1,V2,...` axes, in order.
+    /// A grid axis `FIELD=V1,V2,...` (repeatable; same field paths and validation as
+    /// `--set`); the batch runs every combination, after the scene's own `sweep` axes.
+    #[arg(long = "grid", value_name = "FIELD=V1,V2,...")]
     pub grid: Vec<String>,
-    /// Runs at once.
+    /// Runs at once; each run gets cores/jobs threads.
+    #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// The batch directory.
+    /// The batch directory (one subdirectory per run, plus batch-summary.*).
+    #[arg(long, default_value = "runs/batch")]
     pub out: PathBuf,
-    /// `--shard I/N`.
+    /// Run only slice I of N (0 <= I < N; runs whose matrix index is I mod N).
+    #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// `--resume`: the batch directory must exist already.
+    /// Continue a batch in an existing directory (also what happens whenever it exists):
+    /// completed runs are skipped, incomplete ones restarted.
+    #[arg(long)]
     pub resume: bool,
-    /// The caller prints JSON: no progress display.
+    /// Print one JSON object (rows and aggregates) as the last line of stdout.
+    #[arg(long)]
     pub json: bool,
     /// No progress display.
+    #[arg(long, short)]
     pub quiet: bool,
 }
 
@@ -149,7 +161,7 @@ impl fmt::Display for BatchReport {
     }
 }
 
-impl BatchCommand {
+impl BatchArgs {
     /// Checks the arguments (every grid value against every scene that loads, before anything
     /// runs), then runs this shard of the matrix with a progress display on stderr.
     ///

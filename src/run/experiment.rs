@@ -1,5 +1,5 @@
-//! `neurograph experiment scheduling`: the same training work under a grid of executor ×
-//! threads × granularity, with warm-up and repetitions.
+//! `neurograph experiment scheduling` ([`SchedulingArgs::run`]): the same training work under a
+//! grid of executor × threads × granularity, with warm-up and repetitions.
 //!
 //! Every configuration runs in its own process (`neurograph bench --mode train --json`):
 //! bevy's compute pool is process-wide and sized once, so one process cannot try several
@@ -7,12 +7,105 @@
 //! must agree.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::Serialize;
 
-use super::BenchReport;
+use super::{BenchReport, progress_bar};
+use crate::scene::SceneError;
+
+/// The arguments of `neurograph experiment scheduling` (a clap [`Args`](clap::Args) group: the
+/// field docs are the command's help text).
+#[derive(Clone, Debug, clap::Args)]
+pub struct SchedulingArgs {
+    /// The scene file.
+    pub scene: PathBuf,
+    /// Thread counts to try.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub threads: Vec<u32>,
+    /// Timed training samples per run.
+    #[arg(long, default_value_t = 300)]
+    pub samples: usize,
+    /// Untimed training samples before each run.
+    #[arg(long, default_value_t = 30)]
+    pub warmup: usize,
+    /// Runs per configuration (the table shows the median and the spread).
+    #[arg(long, default_value_t = 3)]
+    pub repetitions: usize,
+    /// Also write the report as JSON to this file (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why the experiment could not run or report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExperimentError {
+    /// A thread count of 0, no thread counts, or no samples.
+    #[error("--threads needs counts of at least 1 and --samples at least 1")]
+    Arguments,
+    /// The scene does not load.
+    #[error("{0}")]
+    Scene(SceneError),
+    /// A configuration's bench failed or reported nothing readable.
+    #[error("{0}")]
+    Bench(String),
+    /// `--out` could not be written.
+    #[error("writing {path}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SchedulingArgs {
+    /// Checks the arguments and the scene, runs every configuration as a process of `exe`
+    /// (the `neurograph` binary) with a progress bar (none with `json`), and writes the report
+    /// to `out` when given.
+    pub fn run(&self, exe: &Path) -> Result<Report, ExperimentError> {
+        if self.threads.is_empty() || self.threads.contains(&0) || self.samples == 0 {
+            return Err(ExperimentError::Arguments);
+        }
+        // Fail early, with the scene's own message, if the scene is bad.
+        crate::scene::load(&self.scene).map_err(ExperimentError::Scene)?;
+        let total = (grid(&self.threads).len() + 1) * self.repetitions.max(1);
+        let bar = progress_bar(total as u64, "experiment", self.json);
+        let report = run(
+            exe,
+            &self.scene,
+            &self.threads,
+            self.samples,
+            self.warmup,
+            self.repetitions,
+            &|c| {
+                bar.inc(1);
+                bar.set_message(format!(
+                    "{} x {} x {}",
+                    c.executor, c.threads, c.granularity
+                ));
+            },
+        )
+        .map_err(ExperimentError::Bench)?;
+        bar.finish_and_clear();
+        if let Some(path) = &self.out {
+            let write = |source| ExperimentError::Write {
+                path: path.display().to_string(),
+                source,
+            };
+            let text = serde_json::to_string_pretty(&report)
+                .map_err(|e| write(std::io::Error::other(e)))?;
+            crate::atomic::write(path, text.as_bytes()).map_err(write)?;
+        }
+        Ok(report)
+    }
+}
 
 /// One configuration of the grid.
 #[derive(Clone, Debug, Serialize, PartialEq)]
