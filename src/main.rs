@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use neurograph::batch;
 use neurograph::run::report::RunDir;
-use neurograph::run::{self, Runner, executor_name, inspect};
+use neurograph::run::{self, BenchMode, Runner, executor_name, inspect};
 use neurograph::scene::{self, Scene};
 
 /// NeuroGraph: a discrete phase-magnitude graph neural network as a bevy_ecs simulation.
@@ -117,12 +117,6 @@ enum DataCommand {
         #[arg(long, default_value_t = 2000)]
         test: usize,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BenchMode {
-    Forward,
-    Train,
 }
 
 #[derive(Args)]

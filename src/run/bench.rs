@@ -13,14 +13,17 @@ use super::{RunError, Runner, Tally, executor_name, progress_bar, stage_map};
 use crate::hash::Fnv1a;
 use crate::scene::{ExecutorKind, Scene, Split};
 
-/// What a bench times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a bench times (also the command line's `--mode forward|train`; the variants' docs are
+/// kept out of its help, which describes the values itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {
     /// Evaluation forward passes on the test split ([`bench`]).
+    #[value(help = None::<&str>)]
     Forward,
     /// Online training samples (forward, credit, update) on the training split
     /// ([`bench_training`]).
+    #[value(help = None::<&str>)]
     Train,
 }
 
