@@ -1,4 +1,4 @@
-//! `neurograph bench`: forward-pass ([`bench`]) and online-training ([`bench_training`])
+//! `neurograph bench`: forward-pass ([`bench()`]) and online-training ([`bench_training`])
 //! throughput with time per stage and per system.
 
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use crate::scene::{ExecutorKind, Scene, Split};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {
-    /// Evaluation forward passes on the test split ([`bench`]).
+    /// Evaluation forward passes on the test split ([`bench()`]).
     #[value(help = None::<&str>)]
     Forward,
     /// Online training samples (forward, credit, update) on the training split

@@ -1,7 +1,7 @@
 //! Running scenes: the [`Runner`] executes a scene's script (train, evaluate, checkpoint,
 //! restore, set) on a simulation and its evaluation replicas and writes the run's reports;
-//! [`bench`] and [`bench_training`] measure throughput; [`inspect`] describes a scene without
-//! running it; [`experiment`] compares schedules.
+//! [`bench()`] and [`bench_training`] measure throughput; [`inspect`] describes a scene
+//! without running it; [`experiment`] compares schedules.
 //!
 //! The parts: `runner` (building a run, evaluation on replica worlds, the script), `train`
 //! (online training), `resume` (checkpoints), `tally` (sample outcomes into metrics), `bench`,

@@ -75,7 +75,7 @@ pub struct Evaluation {
     pub mean_active_nodes: f64,
     /// Mean active outputs at readout.
     pub mean_active_outputs: f64,
-    /// confusion[label][prediction]; uncovered samples are not counted.
+    /// `confusion[label][prediction]`; uncovered samples are not counted.
     pub confusion: Vec<Vec<u32>>,
     /// Wall time in seconds.
     pub seconds: f64,
