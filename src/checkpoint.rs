@@ -212,16 +212,8 @@ fn shape_hint(field: &str) -> &'static str {
     }
 }
 
-/// FNV-1a, 64-bit (offset basis `0xcbf29ce484222325`, prime `0x100000001b3`), the checkpoint
-/// payload checksum.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+/// The checkpoint payload checksum: FNV-1a 64, the crate's one copy in [`crate::hash`].
+pub use crate::hash::fnv1a64;
 
 /// Writes `ckpt` to `path` atomically (temporary file in the same directory, fsync, rename),
 /// creating the parent directories.

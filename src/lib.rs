@@ -44,6 +44,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod data;
 pub mod graph;
+pub mod hash;
 pub mod model;
 pub mod radiation;
 pub mod run;

@@ -7,7 +7,11 @@
 //! `summary.json` exists (written atomically), so after any crash a rerun skips completed runs
 //! and restarts the others from scratch. A failing run (bad scene, bad grid value, panic) is
 //! recorded with its error and the batch goes on.
+//!
+//! [`cli`] is the `neurograph batch` command on top of [`run`] (argument checks, progress,
+//! Ctrl-C, the outcome's counts); [`summary`] writes the batch's tables and chart.
 
+pub mod cli;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::run::Runner;
+use crate::run::{RunReport, Runner};
 use crate::scene::{self, Scene, SweepAxis};
 use summary::{RunRow, RunStatus};
 
@@ -284,13 +288,19 @@ fn execute(spec: &RunSpec, scenes: &[SceneEntry], opts: &BatchOptions) -> RunRow
     };
     let summary_path = dir.join(crate::run::report::SUMMARY_FILE);
     if let Ok(text) = std::fs::read_to_string(&summary_path) {
-        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&text) {
+        if let Ok(report) = serde_json::from_str::<RunReport>(&text) {
             fill_metrics(&mut row, &report);
             row.status = RunStatus::Skipped;
             return row;
         }
+        // A summary this version cannot read as a report (an older version's) is still
+        // complete JSON, so the run finished: keep it, without metrics in the row.
+        if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+            row.status = RunStatus::Skipped;
+            return row;
+        }
     }
-    let result = (|| -> Result<serde_json::Value, String> {
+    let result = (|| -> Result<RunReport, String> {
         if let Some(e) = &spec.scene_error {
             return Err(e.clone());
         }
@@ -312,7 +322,7 @@ fn execute(spec: &RunSpec, scenes: &[SceneEntry], opts: &BatchOptions) -> RunRow
                 .and_then(|mut r| r.run_script())
         }));
         match outcome {
-            Ok(Ok(report)) => serde_json::to_value(&report).map_err(|e| e.to_string()),
+            Ok(Ok(report)) => Ok(report),
             Ok(Err(e)) => Err(e.to_string()),
             Err(panic) => Err(format!(
                 "the run panicked: {}",
@@ -336,16 +346,17 @@ fn execute(spec: &RunSpec, scenes: &[SceneEntry], opts: &BatchOptions) -> RunRow
 }
 
 /// Final metrics from a run report: the last evaluation, and the last training epoch's speed.
-fn fill_metrics(row: &mut RunRow, report: &serde_json::Value) {
-    let last_eval = report["evaluations"].as_array().and_then(|a| a.last());
-    if let Some(e) = last_eval {
-        row.accuracy = e["accuracy"].as_f64();
-        row.coverage = e["coverage"].as_f64();
-        row.loss = e["mean_loss"].as_f64();
-        row.samples_per_second = e["samples_per_second"].as_f64();
+/// A non-finite value is missing, as it is in a summary.json (JSON has no NaN).
+fn fill_metrics(row: &mut RunRow, report: &RunReport) {
+    let finite = |v: f64| Some(v).filter(|v| v.is_finite());
+    if let Some(e) = report.evaluations.last() {
+        row.accuracy = finite(e.accuracy);
+        row.coverage = finite(e.coverage);
+        row.loss = e.mean_loss.and_then(finite);
+        row.samples_per_second = finite(e.samples_per_second);
     }
-    if let Some(t) = report["training"].as_array().and_then(|a| a.last()) {
-        row.samples_per_second = t["samples_per_second"].as_f64();
+    if let Some(t) = report.training.last() {
+        row.samples_per_second = finite(t.samples_per_second);
     }
 }
 

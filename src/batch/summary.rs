@@ -12,7 +12,7 @@
 //! invocation completed them); failed and interrupted runs are counted but contribute no values,
 //! and neither do non-finite values.
 
-use crate::run::report::{svg_open, xml_escape};
+use crate::run::plot::{svg_open, xml_escape};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
@@ -729,7 +729,7 @@ pub fn write_summary(dir: &Path, rows: &[RunRow], title: &str) -> io::Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::report::svg_check::assert_well_formed;
+    use crate::run::plot::svg_check::assert_well_formed;
     use std::fs;
 
     fn row(scene: &str, grid: &[(&str, &str)], seed: u64, accuracy: Option<f64>) -> RunRow {

@@ -1,5 +1,5 @@
-//! `neurograph experiment scheduling`: the same training work under a grid of executor ×
-//! threads × granularity, with warm-up and repetitions.
+//! `neurograph experiment scheduling` ([`SchedulingArgs::run`]): the same training work under a
+//! grid of executor × threads × granularity, with warm-up and repetitions.
 //!
 //! Every configuration runs in its own process (`neurograph bench --mode train --json`):
 //! bevy's compute pool is process-wide and sized once, so one process cannot try several
@@ -7,10 +7,105 @@
 //! must agree.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::Serialize;
+
+use super::{BenchReport, progress_bar};
+use crate::scene::SceneError;
+
+/// The arguments of `neurograph experiment scheduling` (a clap [`Args`](clap::Args) group: the
+/// field docs are the command's help text).
+#[derive(Clone, Debug, clap::Args)]
+pub struct SchedulingArgs {
+    /// The scene file.
+    pub scene: PathBuf,
+    /// Thread counts to try.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub threads: Vec<u32>,
+    /// Timed training samples per run.
+    #[arg(long, default_value_t = 300)]
+    pub samples: usize,
+    /// Untimed training samples before each run.
+    #[arg(long, default_value_t = 30)]
+    pub warmup: usize,
+    /// Runs per configuration (the table shows the median and the spread).
+    #[arg(long, default_value_t = 3)]
+    pub repetitions: usize,
+    /// Also write the report as JSON to this file (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why the experiment could not run or report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExperimentError {
+    /// A thread count of 0, no thread counts, or no samples.
+    #[error("--threads needs counts of at least 1 and --samples at least 1")]
+    Arguments,
+    /// The scene does not load.
+    #[error("{0}")]
+    Scene(SceneError),
+    /// A configuration's bench failed or reported nothing readable.
+    #[error("{0}")]
+    Bench(String),
+    /// `--out` could not be written.
+    #[error("writing {path}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SchedulingArgs {
+    /// Checks the arguments and the scene, runs every configuration as a process of `exe`
+    /// (the `neurograph` binary) with a progress bar (none with `json`), and writes the report
+    /// to `out` when given.
+    pub fn run(&self, exe: &Path) -> Result<Report, ExperimentError> {
+        if self.threads.is_empty() || self.threads.contains(&0) || self.samples == 0 {
+            return Err(ExperimentError::Arguments);
+        }
+        // Fail early, with the scene's own message, if the scene is bad.
+        crate::scene::load(&self.scene).map_err(ExperimentError::Scene)?;
+        let total = (grid(&self.threads).len() + 1) * self.repetitions.max(1);
+        let bar = progress_bar(total as u64, "experiment", self.json);
+        let report = run(
+            exe,
+            &self.scene,
+            &self.threads,
+            self.samples,
+            self.warmup,
+            self.repetitions,
+            &|c| {
+                bar.inc(1);
+                bar.set_message(format!(
+                    "{} x {} x {}",
+                    c.executor, c.threads, c.granularity
+                ));
+            },
+        )
+        .map_err(ExperimentError::Bench)?;
+        bar.finish_and_clear();
+        if let Some(path) = &self.out {
+            let write = |source| ExperimentError::Write {
+                path: path.display().to_string(),
+                source,
+            };
+            let text = serde_json::to_string_pretty(&report)
+                .map_err(|e| write(std::io::Error::other(e)))?;
+            crate::atomic::write(path, text.as_bytes()).map_err(write)?;
+        }
+        Ok(report)
+    }
+}
 
 /// One configuration of the grid.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -93,7 +188,7 @@ pub fn grid(threads: &[u32]) -> Vec<Config> {
     configs
 }
 
-/// Runs one repetition of a configuration; returns the bench JSON.
+/// Runs one repetition of a configuration; returns its bench report.
 fn bench_once(
     exe: &Path,
     scene: &Path,
@@ -101,7 +196,7 @@ fn bench_once(
     samples: usize,
     warmup: usize,
     timing: bool,
-) -> Result<serde_json::Value, String> {
+) -> Result<BenchReport, String> {
     let mut cmd = Command::new(exe);
     cmd.arg("bench")
         .arg(scene)
@@ -132,7 +227,11 @@ fn bench_once(
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    bench_report(&String::from_utf8_lossy(&out.stdout), c)
+}
+
+/// The report in the last line of `neurograph bench --json`'s output.
+fn bench_report(stdout: &str, c: &Config) -> Result<BenchReport, String> {
     let line = stdout.lines().last().unwrap_or("");
     serde_json::from_str(line).map_err(|e| format!("{c:?}: unreadable bench output: {e}"))
 }
@@ -168,29 +267,21 @@ pub fn run(
             reps.push(bench_once(exe, scene, c, samples, warmup, true)?);
             progress(c);
         }
-        let sps: Vec<f64> = reps
-            .iter()
-            .map(|r| r["samples_per_second"].as_f64().unwrap_or(0.0))
-            .collect();
+        let sps: Vec<f64> = reps.iter().map(|r| r.samples_per_second).collect();
         let med = median(&sps);
         let median_rep = reps
             .iter()
             .min_by(|a, b| {
-                let d = |r: &&serde_json::Value| {
-                    (r["samples_per_second"].as_f64().unwrap_or(0.0) - med).abs()
-                };
+                let d = |r: &&BenchReport| (r.samples_per_second - med).abs();
                 d(a).total_cmp(&d(b))
             })
             .expect("at least one repetition");
-        let n = median_rep["samples"].as_f64().unwrap_or(1.0).max(1.0);
-        let stage_ms = median_rep["stage_seconds"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0) * 1e3 / n))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let n = (median_rep.samples as f64).max(1.0);
+        let stage_ms = median_rep
+            .stage_seconds
+            .iter()
+            .map(|(k, v)| (k.clone(), v * 1e3 / n))
+            .collect();
         let baseline = rows.first().map_or(med, |b| b.median);
         rows.push(Row {
             config: c.clone(),
@@ -203,14 +294,14 @@ pub fn run(
             stage_ms,
             hashes: reps
                 .iter()
-                .map(|r| r["world_hash"].as_str().unwrap_or("").to_string())
+                .map(|r| r.world_hash.clone().unwrap_or_default())
                 .collect(),
         });
     }
     let mut off = Vec::new();
     for _ in 0..repetitions.max(1) {
         let r = bench_once(exe, scene, &configs[0], samples, warmup, false)?;
-        off.push(r["samples_per_second"].as_f64().unwrap_or(0.0));
+        off.push(r.samples_per_second);
         progress(&configs[0]);
     }
     let timing_off_median = median(&off);
@@ -290,5 +381,29 @@ impl std::fmt::Display for Report {
                 "DIFFER (determinism broken)".to_string()
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{BenchMode, bench_training};
+
+    #[test]
+    fn reads_the_bench_report_a_bench_writes() {
+        let text = include_str!("../../scenes/quickstart.ron");
+        let mut scene = crate::scene::parse(text, "quickstart.ron").unwrap();
+        scene
+            .apply_sets(&["data.source.train=8", "data.source.test=8"])
+            .unwrap();
+        let report = bench_training(&scene, 4, 0, true, true).unwrap();
+        let line = serde_json::to_string(&report).unwrap();
+        let read = bench_report(&format!("scene quickstart\n{line}\n"), &grid(&[1])[0]).unwrap();
+        let written: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), written);
+        assert_eq!(read.mode, BenchMode::Train);
+        assert!(read.world_hash.is_some_and(|h| h.len() == 16));
+        let err = bench_report("not json", &grid(&[1])[0]).unwrap_err();
+        assert!(err.contains("unreadable bench output"), "{err}");
     }
 }

@@ -1,4 +1,6 @@
-//! A run's output directory and the reports written into it:
+//! The reports of a run and a bench ([`RunReport`], [`Evaluation`], [`RadiationReport`]; each
+//! serialises to the JSON the tools read back and displays as the tables the CLI prints), and
+//! a run's output directory with the files written into it:
 //!
 //! - `metrics.jsonl`: one [`EpochMetrics`] JSON object per line, appended and fsynced per epoch;
 //! - `manifest.json`: what was run (scene, seed, executor, versions, times);
@@ -9,12 +11,19 @@
 //! Every file except the append-only JSON Lines log is written atomically with
 //! [`write_atomic`], so a crash never leaves half a file.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::graph::GraphStats;
+use crate::radiation::cache::{Counters, LevelStats};
+use crate::scene::{ExecutorKind, Scene, Split};
+
+use super::plot::render_svg;
 
 /// Metrics of one training epoch.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -46,6 +55,303 @@ pub struct EpochMetrics {
     pub pattern_cache: Option<crate::radiation::cache::Counters>,
 }
 
+/// Metrics of one evaluation step.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Evaluation {
+    /// The split, written `train` or `test` ([`split_name`]).
+    #[serde(with = "split_as_name")]
+    pub split: Split,
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Share of samples predicted correctly (uncovered samples count as wrong).
+    pub accuracy: f64,
+    /// Share of samples with at least one active output at readout.
+    pub coverage: f64,
+    /// Mean loss over covered samples (`null` if none was covered).
+    pub mean_loss: Option<f64>,
+    /// Mean timesteps per sample.
+    pub mean_timesteps: f64,
+    /// Mean over samples of the per-timestep active count after arrivals.
+    pub mean_active_nodes: f64,
+    /// Mean active outputs at readout.
+    pub mean_active_outputs: f64,
+    /// `confusion[label][prediction]`; uncovered samples are not counted.
+    pub confusion: Vec<Vec<u32>>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Samples per second, input encoding included.
+    pub samples_per_second: f64,
+    /// Radiation pattern-cache events during the evaluation, summed over worlds (`None` when
+    /// the cache is off).
+    pub pattern_cache: Option<Counters>,
+}
+
+/// Radiation in a run or bench report: settings, the kernel backend, its share of the stage
+/// time, and the statistics of every cache level.
+///
+/// Displays as the radiation section of `neurograph run`, `bench` and `inspect --cache`: a
+/// settings line, then one row per cache level (each line ends in a newline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RadiationReport {
+    /// `radiation.enabled`.
+    pub enabled: bool,
+    /// `radiation.top_k`.
+    pub top_k: u32,
+    /// The kernel's SIMD backend on this CPU (`Portable`, `Avx2Fma`, `Avx512Vl`).
+    pub backend: String,
+    /// Seconds in the radiation stage (summed over worlds).
+    pub seconds: f64,
+    /// Radiation's share of all stage time.
+    pub share: f64,
+    /// The level-1 settings.
+    pub cache: CacheSettingsReport,
+    /// Statistics per level: `pattern` (level 1, when enabled), `static`, `candidates`.
+    pub levels: Vec<LevelStats>,
+}
+
+/// The pattern-cache settings of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheSettingsReport {
+    /// `radiation.cache.enabled`.
+    pub enabled: bool,
+    /// Whether every hit equals the kernel's answer (q = 1 and staleness 0).
+    pub exact: bool,
+    /// `radiation.cache.capacity`.
+    pub capacity: u32,
+    /// `radiation.cache.quantization` (q).
+    pub quantization: u32,
+    /// `radiation.cache.max_staleness`.
+    pub max_staleness: u32,
+}
+
+/// The report of a whole run (also its `summary.json`).
+///
+/// Displays as the tables `neurograph run` prints: the training epochs, the evaluations, the
+/// radiation section and where the reports went (each line ends in a newline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Scene name.
+    pub scene: String,
+    /// Master seed.
+    pub seed: u64,
+    /// The executor kind, written `single` or `multi` ([`executor_name`]).
+    #[serde(with = "executor_as_name")]
+    pub executor: ExecutorKind,
+    /// Threads per world.
+    pub threads: usize,
+    /// Worlds evaluating at once.
+    pub eval_replicas: usize,
+    /// Graph statistics.
+    #[serde(with = "GraphStatsFields")]
+    pub graph: GraphStats,
+    /// One item per training epoch, in order.
+    pub training: Vec<EpochMetrics>,
+    /// One item per evaluation step, in script order.
+    pub evaluations: Vec<Evaluation>,
+    /// Seconds per stage over the whole run.
+    pub stage_seconds: BTreeMap<String, f64>,
+    /// Radiation: settings, time share and cache statistics.
+    pub radiation: RadiationReport,
+    /// The output directory, when reports were written.
+    pub out_dir: Option<String>,
+}
+
+/// [`GraphStats`] field by field, for serde (the graph module only serialises its statistics;
+/// reading a summary back needs them deserialised too). A field added to `GraphStats` breaks
+/// the build here until it is added below.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "GraphStats")]
+struct GraphStatsFields {
+    nodes: u32,
+    edges: u64,
+    layer_sizes: Vec<u32>,
+    inputs_reaching_output: u32,
+    avg_hops: Option<f64>,
+    derived_min_timesteps: u32,
+}
+
+/// Name of a split in reports.
+pub fn split_name(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    }
+}
+
+/// Name of an executor kind in reports.
+pub fn executor_name(kind: ExecutorKind) -> &'static str {
+    match kind {
+        ExecutorKind::Single => "single",
+        ExecutorKind::Multi => "multi",
+    }
+}
+
+/// Serde of a [`Split`] by its report name ([`split_name`]).
+mod split_as_name {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::scene::Split;
+
+    pub(super) fn serialize<S: Serializer>(split: &Split, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(super::split_name(*split))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+        let name = String::deserialize(d)?;
+        [Split::Train, Split::Test]
+            .into_iter()
+            .find(|&s| super::split_name(s) == name)
+            .ok_or_else(|| D::Error::unknown_variant(&name, &["train", "test"]))
+    }
+}
+
+/// Serde of an [`ExecutorKind`] by its report name ([`executor_name`]).
+pub(crate) mod executor_as_name {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::scene::ExecutorKind;
+
+    pub(crate) fn serialize<S: Serializer>(kind: &ExecutorKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(super::executor_name(*kind))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ExecutorKind, D::Error> {
+        let name = String::deserialize(d)?;
+        [ExecutorKind::Single, ExecutorKind::Multi]
+            .into_iter()
+            .find(|&k| super::executor_name(k) == name)
+            .ok_or_else(|| D::Error::unknown_variant(&name, &["single", "multi"]))
+    }
+}
+
+/// A loss for a table: four decimals, or `-` when there is none.
+fn loss_cell(loss: Option<f64>) -> String {
+    loss.map_or("-".to_string(), |l| format!("{l:.4}"))
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "scene {}  seed {}  executor {}  threads {}  replicas {}",
+            self.scene,
+            self.seed,
+            executor_name(self.executor),
+            self.threads,
+            self.eval_replicas
+        )?;
+        if !self.training.is_empty() {
+            writeln!(
+                f,
+                "{:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+                "epoch",
+                "samples",
+                "loss",
+                "accuracy",
+                "coverage",
+                "updates",
+                "changed",
+                "samples/s"
+            )?;
+            for m in &self.training {
+                writeln!(
+                    f,
+                    "{:<6} {:>8} {:>9} {:>9.4} {:>9.4} {:>9} {:>10} {:>10.1}",
+                    m.epoch,
+                    m.samples,
+                    loss_cell(m.loss),
+                    m.accuracy,
+                    m.coverage,
+                    m.updates_applied,
+                    m.parameters_changed,
+                    m.samples_per_second
+                )?;
+            }
+        }
+        writeln!(
+            f,
+            "{:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
+            "split",
+            "samples",
+            "accuracy",
+            "coverage",
+            "loss",
+            "timesteps",
+            "active nodes",
+            "samples/s"
+        )?;
+        for e in &self.evaluations {
+            writeln!(
+                f,
+                "{:<6} {:>8} {:>9.4} {:>9.4} {:>9} {:>10.2} {:>12.1} {:>10.1}",
+                split_name(e.split),
+                e.samples,
+                e.accuracy,
+                e.coverage,
+                loss_cell(e.mean_loss),
+                e.mean_timesteps,
+                e.mean_active_nodes,
+                e.samples_per_second
+            )?;
+        }
+        write!(f, "{}", self.radiation)?;
+        if let Some(dir) = &self.out_dir {
+            writeln!(f, "reports in {dir}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RadiationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.enabled {
+            return writeln!(f, "radiation off");
+        }
+        let c = &self.cache;
+        let cache = if c.enabled {
+            format!(
+                "on (capacity {}, q {}, max_staleness {}, {})",
+                c.capacity,
+                c.quantization,
+                c.max_staleness,
+                if c.exact { "exact" } else { "APPROXIMATE" }
+            )
+        } else {
+            "off".to_string()
+        };
+        writeln!(
+            f,
+            "radiation: top_k {}  kernel {}  {:.1}% of stage time  pattern cache {cache}",
+            self.top_k,
+            self.backend,
+            100.0 * self.share,
+        )?;
+        writeln!(
+            f,
+            "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
+            "level", "hits", "misses", "stale", "evictions", "entries", "bytes", "hit rate"
+        )?;
+        for l in &self.levels {
+            writeln!(
+                f,
+                "{:<11} {:>12} {:>12} {:>12} {:>10} {:>8} {:>12} {:>9}",
+                l.level,
+                l.hits,
+                l.misses,
+                l.stale_misses,
+                l.evictions,
+                l.entries,
+                l.bytes,
+                l.hit_rate
+                    .map_or("-".to_string(), |h| format!("{:.2}%", 100.0 * h))
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Name of the per-epoch JSON Lines log.
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// Name of the run manifest.
@@ -64,6 +370,11 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// Where a run of `scene` writes when no directory is given: `runs/<scene>-<seed>`.
+    pub fn default_path(scene: &Scene) -> PathBuf {
+        PathBuf::from("runs").join(format!("{}-{}", scene.name, scene.seed))
+    }
+
     /// Creates the directory (and its parents) if needed.
     pub fn create(path: &Path) -> io::Result<RunDir> {
         fs::create_dir_all(path)?;
@@ -166,392 +477,11 @@ pub fn curves_csv(epochs: &[EpochMetrics]) -> String {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     crate::atomic::write(path, bytes)
 }
-
-// ---- SVG plot ----------------------------------------------------------------------------
-
-const WIDTH: f64 = 800.0;
-const HEIGHT: f64 = 400.0;
-const PLOT_TOP: f64 = 62.0;
-const PLOT_BOTTOM: f64 = 340.0;
-const LOSS_COLOR: &str = "#d62728";
-const ACCURACY_COLOR: &str = "#1f77b4";
-const COVERAGE_COLOR: &str = "#2ca02c";
-
-/// A plot panel: its pixel box and data ranges.
-struct Panel {
-    left: f64,
-    right: f64,
-    x: (f64, f64),
-    y: (f64, f64),
-}
-
-impl Panel {
-    fn px(&self, x: f64) -> f64 {
-        self.left + (x - self.x.0) / (self.x.1 - self.x.0) * (self.right - self.left)
-    }
-
-    fn py(&self, y: f64) -> f64 {
-        PLOT_BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0) * (PLOT_BOTTOM - PLOT_TOP)
-    }
-}
-
-/// Renders an 800×400 SVG with two panels: mean loss per epoch (left) and accuracy and
-/// coverage per epoch (right), each with axes, tick labels and a legend, under `title`
-/// (XML-escaped). Each series is drawn as `<polyline>`s (one per run of epochs with a value)
-/// with a dot per epoch, so a single epoch still shows; epochs without a loss leave a gap, and
-/// a panel with no values says so.
-pub fn render_svg(epochs: &[EpochMetrics], title: &str) -> String {
-    let mut s = String::new();
-    svg_open(&mut s, WIDTH, HEIGHT, 12, 26.0, title);
-
-    let x_range = epoch_range(epochs);
-    let xs: Vec<f64> = epochs.iter().map(|m| f64::from(m.epoch)).collect();
-
-    // Left panel: mean loss.
-    let losses: Vec<Option<f64>> = epochs
-        .iter()
-        .map(|m| m.loss.filter(|l| l.is_finite()))
-        .collect();
-    let (lo, hi) = min_max(losses.iter().flatten().copied()).unwrap_or((0.0, 1.0));
-    let (y_lo, y_hi, y_step) = nice_range(lo, hi);
-    let loss_panel = Panel {
-        left: 70.0,
-        right: 375.0,
-        x: x_range,
-        y: (y_lo, y_hi),
-    };
-    draw_axes(&mut s, &loss_panel, y_step, false, "mean loss");
-    if losses.iter().all(Option::is_none) {
-        let _ = writeln!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#666666">no loss recorded</text>"##,
-            (loss_panel.left + loss_panel.right) / 2.0,
-            (PLOT_TOP + PLOT_BOTTOM) / 2.0
-        );
-    }
-    draw_series(&mut s, &loss_panel, &xs, &losses, LOSS_COLOR, "loss", false);
-    draw_legend(&mut s, &loss_panel, &[("mean loss", LOSS_COLOR, false)]);
-
-    // Right panel: accuracy and coverage, as fractions (percent labels) unless a value
-    // exceeds 1.
-    let accuracy: Vec<Option<f64>> = epochs
-        .iter()
-        .map(|m| Some(m.accuracy).filter(|v| v.is_finite()))
-        .collect();
-    let coverage: Vec<Option<f64>> = epochs
-        .iter()
-        .map(|m| Some(m.coverage).filter(|v| v.is_finite()))
-        .collect();
-    let top =
-        min_max(accuracy.iter().chain(&coverage).flatten().copied()).map_or(1.0, |(_, hi)| hi);
-    let (ry_lo, ry_hi, ry_step, percent) = if top <= 1.0 {
-        (0.0, 1.0, 0.2, true)
-    } else {
-        let (lo, hi, step) = nice_range(0.0, top);
-        (lo, hi, step, false)
-    };
-    let rate_panel = Panel {
-        left: 465.0,
-        right: 770.0,
-        x: x_range,
-        y: (ry_lo, ry_hi),
-    };
-    draw_axes(&mut s, &rate_panel, ry_step, percent, "accuracy / coverage");
-    draw_series(
-        &mut s,
-        &rate_panel,
-        &xs,
-        &accuracy,
-        ACCURACY_COLOR,
-        "accuracy",
-        false,
-    );
-    draw_series(
-        &mut s,
-        &rate_panel,
-        &xs,
-        &coverage,
-        COVERAGE_COLOR,
-        "coverage",
-        true,
-    );
-    draw_legend(
-        &mut s,
-        &rate_panel,
-        &[
-            ("accuracy", ACCURACY_COLOR, false),
-            ("coverage", COVERAGE_COLOR, true),
-        ],
-    );
-    s.push_str("</svg>\n");
-    s
-}
-
-/// The x range: the epochs' span, or one unit around a single epoch.
-fn epoch_range(epochs: &[EpochMetrics]) -> (f64, f64) {
-    match min_max(epochs.iter().map(|m| f64::from(m.epoch))) {
-        Some((lo, hi)) if hi > lo => (lo, hi),
-        Some((e, _)) => (e - 0.5, e + 0.5),
-        None => (0.5, 1.5),
-    }
-}
-
-fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    values.fold(None, |acc, v| match acc {
-        None => Some((v, v)),
-        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
-    })
-}
-
-/// A 1, 2 or 5 × 10^k step near `raw`.
-fn nice_step(raw: f64) -> f64 {
-    let raw = if raw.is_finite() && raw > 0.0 {
-        raw
-    } else {
-        1.0
-    };
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let f = raw / magnitude;
-    let nice = if f <= 1.0 {
-        1.0
-    } else if f <= 2.0 {
-        2.0
-    } else if f <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * magnitude
-}
-
-/// Rounds `[lo, hi]` out to about five nice ticks; returns `(lo, hi, step)`.
-fn nice_range(lo: f64, hi: f64) -> (f64, f64, f64) {
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        let pad = if lo.abs() > 0.0 { lo.abs() * 0.1 } else { 1.0 };
-        (lo - pad, hi + pad)
-    };
-    let step = nice_step((hi - lo) / 5.0);
-    let lo_n = (lo / step).floor() * step;
-    let mut hi_n = (hi / step).ceil() * step;
-    if hi_n <= lo_n {
-        hi_n = lo_n + step;
-    }
-    (lo_n, hi_n, step)
-}
-
-/// Decimals that show a tick step exactly.
-fn decimals(step: f64) -> usize {
-    if step >= 1.0 {
-        0
-    } else {
-        ((-step.log10() - 1e-9).ceil() as usize).min(6)
-    }
-}
-
-fn draw_axes(s: &mut String, p: &Panel, y_step: f64, percent: bool, y_label: &str) {
-    let _ = writeln!(s, r#"<g class="axes">"#);
-    // Horizontal grid lines and y ticks.
-    let n = ((p.y.1 - p.y.0) / y_step).round() as i64;
-    for i in 0..=n {
-        let v = p.y.0 + i as f64 * y_step;
-        let y = p.py(v);
-        let label = if percent {
-            format!("{:.0}%", v * 100.0)
-        } else {
-            format!("{:.*}", decimals(y_step), v)
-        };
-        let _ = writeln!(
-            s,
-            r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##,
-            p.left, p.right
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"#,
-            p.left - 6.0,
-            y + 4.0
-        );
-    }
-    // X ticks at whole epochs.
-    let first = p.x.0.ceil();
-    let step = nice_step((p.x.1 - p.x.0) / 6.0).max(1.0);
-    let mut ticks = Vec::new();
-    let mut e = (first / step).ceil() * step;
-    // Label the first epoch too when it is not a multiple of the step and not crowded.
-    if e - first >= step * 0.5 {
-        ticks.push(first);
-    }
-    while e <= p.x.1 + 1e-9 {
-        ticks.push(e);
-        e += step;
-    }
-    for e in ticks {
-        let x = p.px(e);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{PLOT_BOTTOM:.1}" x2="{x:.1}" y2="{:.1}" stroke="#333333"/>"##,
-            PLOT_BOTTOM + 5.0
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{e:.0}</text>"#,
-            PLOT_BOTTOM + 18.0
-        );
-    }
-    // Axis lines and labels.
-    let _ = writeln!(
-        s,
-        r##"<polyline class="frame" points="{:.1},{PLOT_TOP:.1} {:.1},{PLOT_BOTTOM:.1} {:.1},{PLOT_BOTTOM:.1}" fill="none" stroke="#333333"/>"##,
-        p.left, p.left, p.right
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">epoch</text>"#,
-        (p.left + p.right) / 2.0,
-        PLOT_BOTTOM + 36.0
-    );
-    let mid = (PLOT_TOP + PLOT_BOTTOM) / 2.0;
-    let _ = writeln!(
-        s,
-        r#"<text x="{x:.1}" y="{mid:.1}" text-anchor="middle" transform="rotate(-90 {x:.1} {mid:.1})">{}</text>"#,
-        xml_escape(y_label),
-        x = p.left - 50.0
-    );
-    let _ = writeln!(s, "</g>");
-}
-
-/// Draws one series: a polyline per run of consecutive values (at least one polyline, empty
-/// when there are no values) and a dot per value.
-fn draw_series(
-    s: &mut String,
-    p: &Panel,
-    xs: &[f64],
-    ys: &[Option<f64>],
-    color: &str,
-    name: &str,
-    dashed: bool,
-) {
-    let dash = if dashed {
-        r#" stroke-dasharray="6 4""#
-    } else {
-        ""
-    };
-    let _ = writeln!(s, r#"<g class="series-{name}">"#);
-    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-    for (&x, y) in xs.iter().zip(ys) {
-        match y {
-            Some(y) => runs
-                .last_mut()
-                .expect("never empty")
-                .push((p.px(x), p.py(*y))),
-            None => {
-                if !runs.last().expect("never empty").is_empty() {
-                    runs.push(Vec::new());
-                }
-            }
-        }
-    }
-    if runs.len() > 1 && runs.last().is_some_and(Vec::is_empty) {
-        runs.pop();
-    }
-    for run in &runs {
-        let points: Vec<String> = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-        let _ = writeln!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#,
-            points.join(" ")
-        );
-    }
-    let radius = if xs.len() > 60 { 1.5 } else { 3.0 };
-    for (x, y) in runs.iter().flatten() {
-        let _ = writeln!(
-            s,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="{radius}" fill="{color}"/>"#
-        );
-    }
-    let _ = writeln!(s, "</g>");
-}
-
-fn draw_legend(s: &mut String, p: &Panel, entries: &[(&str, &str, bool)]) {
-    let _ = writeln!(s, r#"<g class="legend">"#);
-    for (i, (label, color, dashed)) in entries.iter().enumerate() {
-        let x = p.left + 8.0 + i as f64 * 110.0;
-        let y = PLOT_TOP - 12.0;
-        let dash = if *dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2"{dash}/>"#,
-            x + 24.0
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-            x + 30.0,
-            y + 4.0,
-            xml_escape(label)
-        );
-    }
-    let _ = writeln!(s, "</g>");
-}
-
-/// Starts an SVG document of `width` × `height` in `font_size` sans-serif on a white
-/// background, with `title` (escaped here) as its `<title>` and as a bold heading centred at
-/// height `title_y` (shared by every SVG writer).
-pub(crate) fn svg_open(
-    s: &mut String,
-    width: f64,
-    height: f64,
-    font_size: u32,
-    title_y: f64,
-    title: &str,
-) {
-    let title = xml_escape(title);
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font_size}">"#
-    );
-    let _ = writeln!(s, "<title>{title}</title>");
-    let _ = writeln!(
-        s,
-        r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{title_y}" text-anchor="middle" font-size="16" font-weight="bold">{title}</text>"#,
-        width / 2.0
-    );
-}
-
-/// Escapes text for XML content and attribute values (shared by every SVG writer).
-pub(crate) fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters other than tab and newlines are not allowed in XML 1.0.
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::run::report::svg_check::assert_well_formed;
 
-    fn metrics(epoch: u32, loss: Option<f64>) -> EpochMetrics {
+    pub(crate) fn metrics(epoch: u32, loss: Option<f64>) -> EpochMetrics {
         EpochMetrics {
             epoch,
             samples: 100,
@@ -568,7 +498,7 @@ mod tests {
         }
     }
 
-    fn series(n: u32) -> Vec<EpochMetrics> {
+    pub(crate) fn series(n: u32) -> Vec<EpochMetrics> {
         (1..=n)
             .map(|e| metrics(e, Some(2.3 / f64::from(e).sqrt())))
             .collect()
@@ -581,6 +511,28 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn report_names_round_trip() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Names {
+            #[serde(with = "split_as_name")]
+            split: Split,
+            #[serde(with = "executor_as_name")]
+            executor: ExecutorKind,
+        }
+        let names = Names {
+            split: Split::Train,
+            executor: ExecutorKind::Multi,
+        };
+        let text = serde_json::to_string(&names).unwrap();
+        assert_eq!(text, r#"{"split":"train","executor":"multi"}"#);
+        assert_eq!(serde_json::from_str::<Names>(&text).unwrap(), names);
+        let err = serde_json::from_str::<Names>(r#"{"split":"Test","executor":"single"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `Test`"), "{err}");
     }
 
     #[test]
@@ -679,112 +631,5 @@ mod tests {
         fs::write(blocker.join("x"), b"x").unwrap();
         assert!(write_atomic(&blocker, b"data").is_err());
         assert_eq!(file_names(dir.path()), vec!["blocker", "new"]);
-    }
-
-    #[test]
-    fn svg_for_one_and_twenty_epochs() {
-        for n in [1, 20] {
-            let svg = render_svg(&series(n), "quick <start> & \"friends\"");
-            assert!(svg.starts_with("<svg"), "{n}");
-            assert!(svg.trim_end().ends_with("</svg>"));
-            assert_well_formed(&svg);
-            for name in ["loss", "accuracy", "coverage"] {
-                let group = svg
-                    .split(&format!(r#"<g class="series-{name}">"#))
-                    .nth(1)
-                    .unwrap_or_else(|| panic!("no {name} series"));
-                let group = &group[..group.find("</g>").unwrap()];
-                assert_eq!(group.matches("<polyline").count(), 1, "{name}");
-                assert_eq!(group.matches("<circle").count(), n as usize, "{name}");
-            }
-            assert!(svg.contains("quick &lt;start&gt; &amp; &quot;friends&quot;"));
-            assert!(!svg.contains("<start>"));
-            assert!(svg.contains(">mean loss<"));
-            assert!(svg.contains(">accuracy<") && svg.contains(">coverage<"));
-            assert!(svg.contains(">100%<") && svg.contains(">0%<"));
-            assert!(!svg.contains("NaN") && !svg.contains("inf"));
-        }
-        let svg = render_svg(&series(20), "t");
-        for e in ["1", "5", "10", "20"] {
-            assert!(svg.contains(&format!(">{e}</text>")), "x tick {e}");
-        }
-    }
-
-    #[test]
-    fn svg_handles_missing_losses_and_no_epochs() {
-        let mut m = series(6);
-        m[2].loss = None;
-        m[3].loss = None;
-        let svg = render_svg(&m, "gaps");
-        assert_well_formed(&svg);
-        let group = svg.split(r#"<g class="series-loss">"#).nth(1).unwrap();
-        let group = &group[..group.find("</g>").unwrap()];
-        assert_eq!(group.matches("<polyline").count(), 2);
-        assert_eq!(group.matches("<circle").count(), 4);
-
-        for m in [vec![metrics(1, None)], Vec::new()] {
-            let svg = render_svg(&m, "");
-            assert_well_formed(&svg);
-            assert!(svg.contains("no loss recorded"));
-            assert!(!svg.contains("NaN") && !svg.contains("inf"));
-        }
-        let mut odd = series(3);
-        odd[0].loss = Some(f64::NAN);
-        odd[1].accuracy = f64::INFINITY;
-        let svg = render_svg(&odd, "odd");
-        assert_well_formed(&svg);
-        assert!(!svg.contains("NaN") && !svg.contains("inf"));
-    }
-
-    #[test]
-    fn svg_constant_loss_gets_a_range() {
-        let m: Vec<EpochMetrics> = (1..=4).map(|e| metrics(e, Some(0.0))).collect();
-        let svg = render_svg(&m, "flat");
-        assert_well_formed(&svg);
-        assert!(!svg.contains("NaN"));
-    }
-
-    #[test]
-    fn nice_ranges() {
-        assert_eq!(nice_range(0.0, 1.0), (0.0, 1.0, 0.2));
-        let (lo, hi, step) = nice_range(0.37, 2.3);
-        assert!(lo <= 0.37 && hi >= 2.3 && step == 0.5, "{lo} {hi} {step}");
-        let (lo, hi, _) = nice_range(5.0, 5.0);
-        assert!(lo < 5.0 && hi > 5.0);
-    }
-}
-
-/// A test helper shared by the SVG writers' tests.
-#[cfg(test)]
-pub(crate) mod svg_check {
-    /// Tags nest, attribute quotes balance, no bare `&`, `<` or `>` in text, no NaN or inf.
-    pub(crate) fn assert_well_formed(svg: &str) {
-        let mut stack: Vec<String> = Vec::new();
-        let mut rest = svg;
-        while let Some(open) = rest.find('<') {
-            let close = rest[open..].find('>').expect("unclosed tag") + open;
-            let tag = &rest[open + 1..close];
-            assert_eq!(tag.matches('"').count() % 2, 0, "quotes in <{tag}>");
-            assert!(!tag.contains('<'), "stray < in {tag}");
-            if let Some(name) = tag.strip_prefix('/') {
-                assert_eq!(stack.pop().as_deref(), Some(name), "closing </{name}>");
-            } else if !tag.ends_with('/') {
-                stack.push(tag.split_whitespace().next().unwrap().to_string());
-            }
-            let after = &rest[close + 1..];
-            let text = &after[..after.find('<').unwrap_or(after.len())];
-            assert!(!text.contains('>'), "stray > in text {text:?}");
-            for (i, _) in text.match_indices('&') {
-                assert!(
-                    ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
-                        .iter()
-                        .any(|e| text[i..].starts_with(e)),
-                    "bare & in {text:?}"
-                );
-            }
-            rest = after;
-        }
-        assert!(stack.is_empty(), "unclosed {stack:?}");
-        assert!(!svg.contains("NaN") && !svg.contains("inf"));
     }
 }

@@ -518,13 +518,16 @@ fn default_test() -> u32 {
     500
 }
 
-/// Executor kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Executor kind (also the command line's `--executor single|multi`; the variants' docs are
+/// kept out of its help, which lists the values on one line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum ExecutorKind {
     /// bevy's single-threaded executor.
     #[default]
+    #[value(help = None::<&str>)]
     Single,
     /// bevy's multi-threaded executor.
+    #[value(help = None::<&str>)]
     Multi,
 }
 

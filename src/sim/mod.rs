@@ -478,14 +478,11 @@ impl Simulation {
     /// made for another graph.
     pub fn graph_fingerprint(&self) -> u64 {
         let g = &self.world.resource::<Topology>().graph;
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = crate::hash::Fnv1a::new();
         for &x in g.successors.offsets.iter().chain(&g.successors.items) {
-            for b in x.to_le_bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            h.write(&x.to_le_bytes());
         }
-        h
+        h.finish()
     }
 
     /// The active nodes, ascending by index, with their activations.

@@ -206,8 +206,5 @@ impl Codec for Counters {
 /// FNV-1a (64-bit) of the encoded state: a short fingerprint to compare worlds (the bench's
 /// world hash).
 pub fn fingerprint<T: Codec>(state: &T) -> String {
-    format!(
-        "{:016x}",
-        crate::checkpoint::fnv1a64(&codec::to_bytes(state))
-    )
+    format!("{:016x}", crate::hash::fnv1a64(&codec::to_bytes(state)))
 }

@@ -1,0 +1,338 @@
+//! `neurograph batch` as one library call: [`BatchArgs::run`] checks the arguments, expands
+//! and shards the run matrix, shows progress, handles Ctrl-C, runs the batch and returns a
+//! [`BatchReport`] with the counts per status; the binary only prints it and picks the exit
+//! code.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::summary::{self, Aggregate, RunRow, RunStatus};
+use super::{BatchOptions, Progress, STOP, SceneEntry};
+use crate::scene::SceneError;
+
+/// The arguments of `neurograph batch` (a clap [`Args`](clap::Args) group: the field docs are
+/// the command's help text).
+#[derive(Clone, Debug, clap::Args)]
+pub struct BatchArgs {
+    /// Scene files.
+    #[arg(required = true)]
+    pub scenes: Vec<PathBuf>,
+    /// Seeds: an inclusive range `1..10` or a list `3,7,9` (default: each scene's seed).
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// A grid axis `FIELD=V1,V2,...` (repeatable; same field paths and validation as
+    /// `--set`); the batch runs every combination, after the scene's own `sweep` axes.
+    #[arg(long = "grid", value_name = "FIELD=V1,V2,...")]
+    pub grid: Vec<String>,
+    /// Runs at once; each run gets cores/jobs threads.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// The batch directory (one subdirectory per run, plus batch-summary.*).
+    #[arg(long, default_value = "runs/batch")]
+    pub out: PathBuf,
+    /// Run only slice I of N (0 <= I < N; runs whose matrix index is I mod N).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Continue a batch in an existing directory (also what happens whenever it exists):
+    /// completed runs are skipped, incomplete ones restarted.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print one JSON object (rows and aggregates) as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Why a batch could not start or could not write its summary. (A failing *run* is not an
+/// error: it is a row with [`RunStatus::Failed`].)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// `--jobs 0`.
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+    /// `--resume` names a directory that does not exist.
+    #[error("--resume: {out} does not exist, so there is no batch to resume")]
+    NothingToResume {
+        /// The batch directory.
+        out: String,
+    },
+    /// `--seeds`, `--grid` or `--shard` does not parse; the message names the option.
+    #[error("{0}")]
+    Argument(String),
+    /// A grid value is invalid for a scene (checked before anything runs).
+    #[error("--grid {field}: {error}")]
+    Grid {
+        /// The grid axis's field.
+        field: String,
+        /// What the scene said about the value.
+        error: SceneError,
+    },
+    /// The Ctrl-C handler could not be installed.
+    #[error("installing the Ctrl-C handler")]
+    CtrlC(#[source] ctrlc::Error),
+    /// The batch summary could not be written.
+    #[error("writing the batch summary in {out}")]
+    Summary {
+        /// The batch directory.
+        out: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs per status in a [`BatchReport`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Ran to completion now.
+    pub done: usize,
+    /// Complete from an earlier invocation.
+    pub skipped: usize,
+    /// Ended with an error.
+    pub failed: usize,
+    /// Not run because of Ctrl-C.
+    pub interrupted: usize,
+}
+
+impl StatusCounts {
+    fn of(rows: &[RunRow]) -> StatusCounts {
+        let count = |s: RunStatus| rows.iter().filter(|r| r.status == s).count();
+        StatusCounts {
+            done: count(RunStatus::Done),
+            skipped: count(RunStatus::Skipped),
+            failed: count(RunStatus::Failed),
+            interrupted: count(RunStatus::Interrupted),
+        }
+    }
+}
+
+/// How a batch ended.
+///
+/// Displays as the table `neurograph batch` prints: the aggregates, one line per failed run,
+/// and the counts with where the summary is (each line ends in a newline).
+#[derive(Clone, Debug)]
+pub struct BatchReport {
+    /// One row per run of this shard, in matrix order.
+    pub rows: Vec<RunRow>,
+    /// One aggregate per scene × grid point.
+    pub aggregates: Vec<Aggregate>,
+    /// Runs per status.
+    pub counts: StatusCounts,
+    /// The `batch-summary.csv` written.
+    pub summary_csv: PathBuf,
+}
+
+impl BatchReport {
+    /// The rows and aggregates as one JSON object (keys sorted, as `batch --json` prints it).
+    pub fn to_json(&self) -> String {
+        serde_json::json!({"rows": self.rows, "aggregates": self.aggregates}).to_string()
+    }
+}
+
+impl fmt::Display for BatchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", summary::aggregate_table(&self.aggregates))?;
+        for row in self.rows.iter().filter(|r| r.status == RunStatus::Failed) {
+            writeln!(
+                f,
+                "failed: {}: {}",
+                row.dir,
+                row.error.as_deref().unwrap_or("unknown error")
+            )?;
+        }
+        let c = &self.counts;
+        writeln!(
+            f,
+            "{} done, {} already complete, {} failed, {} not run; summary in {}",
+            c.done,
+            c.skipped,
+            c.failed,
+            c.interrupted,
+            self.summary_csv.display()
+        )
+    }
+}
+
+impl BatchArgs {
+    /// Checks the arguments (every grid value against every scene that loads, before anything
+    /// runs), then runs this shard of the matrix with a progress display on stderr.
+    ///
+    /// The first Ctrl-C lets running runs finish and starts no new ones (they come back as
+    /// [`RunStatus::Interrupted`]); a second one ends the process with status 130.
+    pub fn run(&self) -> Result<BatchReport, BatchError> {
+        if self.jobs == 0 {
+            return Err(BatchError::NoJobs);
+        }
+        if self.resume && !self.out.is_dir() {
+            return Err(BatchError::NothingToResume {
+                out: self.out.display().to_string(),
+            });
+        }
+        let seeds = self
+            .seeds
+            .as_deref()
+            .map(super::parse_seeds)
+            .transpose()
+            .map_err(BatchError::Argument)?;
+        let grid: Vec<_> = self
+            .grid
+            .iter()
+            .map(|g| super::parse_grid(g))
+            .collect::<Result<_, _>>()
+            .map_err(BatchError::Argument)?;
+        let scenes: Vec<SceneEntry> = self.scenes.iter().map(|p| SceneEntry::load(p)).collect();
+        for scene in scenes.iter().filter_map(|e| e.scene.as_ref().ok()) {
+            for axis in &grid {
+                for value in &axis.values {
+                    scene
+                        .clone()
+                        .apply_set(&format!("{}={value}", axis.field))
+                        .map_err(|error| BatchError::Grid {
+                            field: axis.field.clone(),
+                            error,
+                        })?;
+                }
+            }
+        }
+        let mut specs = super::expand(&scenes, seeds.as_deref(), &grid);
+        let total = specs.len();
+        let mut summary_dir = self.out.clone();
+        if let Some(s) = &self.shard {
+            let (i, n) = super::parse_shard(s).map_err(BatchError::Argument)?;
+            specs = super::shard(specs, i, n);
+            summary_dir = self.out.join(format!("shard-{i}-of-{n}"));
+        }
+        let cores = crate::sim::resolve_threads(0);
+        let opts = BatchOptions {
+            jobs: self.jobs,
+            cores,
+            out: self.out.clone(),
+            quiet: self.quiet,
+            summary_dir: summary_dir.clone(),
+        };
+        install_ctrlc_handler()?;
+        eprintln!(
+            "batch: {} runs of {} in the matrix, {} at once with {} thread(s) each, in {}",
+            specs.len(),
+            total,
+            self.jobs,
+            (cores / self.jobs).max(1),
+            self.out.display()
+        );
+        let show = !self.quiet && !self.json && std::io::stderr().is_terminal();
+        let display = ProgressLines::new(show, specs.len(), self.jobs);
+        let outcome =
+            super::run(&specs, &scenes, &opts, &|p| display.update(p)).map_err(|source| {
+                BatchError::Summary {
+                    out: self.out.display().to_string(),
+                    source,
+                }
+            })?;
+        display.finish();
+        Ok(BatchReport {
+            counts: StatusCounts::of(&outcome.rows),
+            rows: outcome.rows,
+            aggregates: outcome.aggregates,
+            summary_csv: summary_dir.join(summary::SUMMARY_CSV_FILE),
+        })
+    }
+}
+
+/// Sets [`STOP`] on the first Ctrl-C; ends the process on the second.
+fn install_ctrlc_handler() -> Result<(), BatchError> {
+    let installed = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: stopping now; rerun the same command to resume");
+            // A run in flight cannot be cancelled (workers look at STOP only between runs),
+            // so stopping now means ending the process here. That is safe: every file a batch
+            // writes is written atomically, and a rerun restarts the runs that did not finish.
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nCtrl-C: finishing the running runs, starting no new ones (Ctrl-C again to stop now)"
+        );
+    });
+    match installed {
+        // An earlier batch in this process installed it already.
+        Ok(()) | Err(ctrlc::Error::MultipleHandlers) => Ok(()),
+        Err(e) => Err(BatchError::CtrlC(e)),
+    }
+}
+
+/// The progress display: one bar for the batch and one line per job.
+struct ProgressLines {
+    overall: ProgressBar,
+    jobs: Vec<ProgressBar>,
+    failed: AtomicUsize,
+}
+
+impl ProgressLines {
+    /// A display for `runs` runs on `jobs` jobs; drawn only when `show`. (The bars share the
+    /// `MultiProgress` state, so its handle need not be kept.)
+    fn new(show: bool, runs: usize, jobs: usize) -> ProgressLines {
+        let multi = MultiProgress::with_draw_target(if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let overall = multi.add(ProgressBar::new(runs as u64));
+        overall.set_style(
+            ProgressStyle::with_template("batch [{bar:30}] {pos}/{len} runs  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let jobs = (0..jobs)
+            .map(|j| {
+                let line = multi.add(ProgressBar::new_spinner());
+                line.set_prefix(format!("job {j}"));
+                line.set_style(
+                    ProgressStyle::with_template("  {prefix}: {spinner} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                line
+            })
+            .collect();
+        ProgressLines {
+            overall,
+            jobs,
+            failed: AtomicUsize::new(0),
+        }
+    }
+
+    fn update(&self, p: Progress<'_>) {
+        match p {
+            Progress::Started { job, spec } => {
+                let line = &self.jobs[job];
+                line.set_message(spec.dir_name.clone());
+                line.reset_elapsed();
+                line.enable_steady_tick(Duration::from_millis(200));
+            }
+            Progress::Finished { job, row } => {
+                if row.status == RunStatus::Failed {
+                    self.failed.fetch_add(1, Ordering::SeqCst);
+                }
+                let line = &self.jobs[job];
+                line.disable_steady_tick();
+                line.set_message("idle");
+                self.overall.inc(1);
+                let failed = self.failed.load(Ordering::SeqCst);
+                self.overall.set_message(format!("{failed} failed"));
+            }
+        }
+    }
+
+    fn finish(&self) {
+        for line in &self.jobs {
+            line.finish_and_clear();
+        }
+        self.overall.finish_and_clear();
+    }
+}

@@ -1,0 +1,574 @@
+//! The script runner: builds a run from a scene (data, simulation, output directory), runs
+//! samples on the primary world and its evaluation replicas, evaluates, and executes the
+//! scene's script step by step, writing the manifest and summary.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+
+use super::report::{self, CacheSettingsReport, Evaluation, RadiationReport, RunReport};
+use super::{Runner, Tally, executor_name, now_rfc3339, progress_bar, split_name};
+use crate::data::{self, DataError, ImageSet, Splits};
+use crate::radiation::cache::{Counters, LevelStats};
+use crate::scene::{DataSource, Scene, Split, Step};
+use crate::sim::schedule::Stage;
+use crate::sim::{SampleOutcome, SimError, Simulation};
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The simulation could not be built.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// The dataset could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The dataset has more classes than the scene's architecture.
+    #[error(
+        "the {split} split has label {label} but architecture.classes = {classes}: set \
+         architecture.classes to at least {} (labels must be below it)",
+        u32::from(*label) + 1
+    )]
+    Labels {
+        /// `training` or `test`.
+        split: &'static str,
+        /// The largest label found.
+        label: u8,
+        /// The scene's class count.
+        classes: u32,
+    },
+    /// The output directory or a report in it could not be written.
+    #[error("cannot write run output in {path}: {message}")]
+    Output {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// A script step failed.
+    #[error("script step {index} ({step}): {message}")]
+    Step {
+        /// 1-based step number.
+        index: usize,
+        /// The step, shortly.
+        step: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Loads the scene's dataset and applies its limits.
+pub fn load_data(scene: &Scene) -> Result<Splits, DataError> {
+    let mut splits = match &scene.data.source {
+        DataSource::Synthetic { train, test } => {
+            data::synthetic(scene.seed, *train as usize, *test as usize)
+        }
+        DataSource::Idx { dir } => data::load_idx_dir(Path::new(dir))?,
+    };
+    if let Some(n) = scene.data.train_limit {
+        splits.train.truncate(n as usize);
+    }
+    if let Some(n) = scene.data.test_limit {
+        splits.test.truncate(n as usize);
+    }
+    Ok(splits)
+}
+
+/// One world's outcomes and the encodings it computed that were not cached yet.
+type RunResult = (Vec<SampleOutcome>, Vec<(usize, Box<[u16]>)>);
+
+impl Runner {
+    /// Builds the simulation and loads the data.
+    pub fn new(scene: &Scene, quiet: bool) -> Result<Runner, RunError> {
+        let data = load_data(scene)?;
+        let classes = scene.architecture.classes;
+        for (split, set) in [("training", &data.train), ("test", &data.test)] {
+            if let Some(&label) = set.labels.iter().max() {
+                if u32::from(label) >= classes {
+                    return Err(RunError::Labels {
+                        split,
+                        label,
+                        classes,
+                    });
+                }
+            }
+        }
+        // Train and test share one image shape (the IDX loader checks it).
+        let sim = Simulation::for_images(scene, data.train.pixels())?;
+        Ok(Runner {
+            scene: scene.clone(),
+            sim,
+            replicas: Vec::new(),
+            data,
+            caches: Default::default(),
+            quiet,
+            state: crate::state::RunnerState {
+                order: crate::model::rng::stream(scene.seed, crate::model::rng::Stream::Order),
+                samples_seen: 0,
+                epochs_done: 0,
+                script_position: 0,
+                epoch: crate::state::EpochCursor::closed(classes),
+            },
+            epoch_seconds: 0.0,
+            training: Vec::new(),
+            out: None,
+        })
+    }
+
+    /// Writes reports (manifest, metrics, summary, curves) into `dir`, which also holds
+    /// checkpoints with relative paths.
+    pub fn with_output(mut self, dir: &Path) -> Result<Runner, RunError> {
+        self.out = Some(report::RunDir::create(dir).map_err(|e| RunError::Output {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?);
+        Ok(self)
+    }
+
+    /// The output directory, if any.
+    pub fn output_dir(&self) -> Option<&Path> {
+        self.out.as_ref().map(|o| o.path())
+    }
+
+    /// The scene as it is now (after any `Set` steps).
+    pub fn scene(&self) -> &Scene {
+        &self.scene
+    }
+
+    /// Metrics of the training epochs run so far.
+    pub fn training_log(&self) -> &[report::EpochMetrics] {
+        &self.training
+    }
+
+    /// The encoding of sample `i` of a split without dropout, computed once.
+    pub(crate) fn cached_encoding(&mut self, split: Split, i: usize) -> (Vec<u16>, Vec<u16>) {
+        let len = self.sim.encoding_len();
+        let n = self.set(split).len();
+        let cache = &mut self.caches[split as usize];
+        if cache.entries.len() < n {
+            cache.entries.resize(n, None);
+        }
+        if cache.entries[i].is_none() {
+            let started = Instant::now();
+            let mut both = vec![0u16; 2 * len].into_boxed_slice();
+            let (p, m) = both.split_at_mut(len);
+            let image = match split {
+                Split::Train => self.data.train.image(i),
+                Split::Test => self.data.test.image(i),
+            };
+            self.sim.encode(image, p, m);
+            self.sim.add_stage_time(Stage::Inject, started);
+            self.caches[split as usize].entries[i] = Some(both);
+        }
+        let both = self.caches[split as usize].entries[i]
+            .as_ref()
+            .expect("encoded above");
+        (both[..len].to_vec(), both[len..].to_vec())
+    }
+
+    /// The simulation.
+    pub fn sim(&self) -> &Simulation {
+        &self.sim
+    }
+
+    /// The simulation, mutably.
+    pub fn sim_mut(&mut self) -> &mut Simulation {
+        &mut self.sim
+    }
+
+    /// The dataset.
+    pub fn data(&self) -> &Splits {
+        &self.data
+    }
+
+    fn set(&self, split: Split) -> &ImageSet {
+        match split {
+            Split::Train => &self.data.train,
+            Split::Test => &self.data.test,
+        }
+    }
+
+    /// Runs sample `i` of `split` on the primary world (encoding it once, then from the cache).
+    pub fn run_sample(&mut self, split: Split, i: usize) -> SampleOutcome {
+        let outcomes = self.run_on(&mut [], split, &[i], &ProgressBar::hidden());
+        outcomes[0].clone()
+    }
+
+    /// Runs the given samples of a split and returns their outcomes in the order given. With
+    /// `schedule.eval_replicas` > 1 the indices are cut into contiguous runs evaluated at once
+    /// by independent worlds holding the primary world's parameters; the outcomes do not depend
+    /// on how many there are.
+    pub fn run_indices(
+        &mut self,
+        split: Split,
+        indices: &[usize],
+        bar: &ProgressBar,
+    ) -> Vec<SampleOutcome> {
+        let wanted = (self.scene.schedule.eval_replicas as usize).min(indices.len().max(1));
+        if wanted <= 1 {
+            return self.run_on(&mut [], split, indices, bar);
+        }
+        while self.replicas.len() + 1 < wanted {
+            match Simulation::for_images(&self.scene, self.sim.pixels()) {
+                Ok(r) => self.replicas.push(r),
+                Err(_) => break,
+            }
+        }
+        // Replicas take the primary's whole persistent state; one that cannot is left out
+        // (results do not depend on the number of worlds).
+        let state = self.sim.save_state();
+        let scene = &self.scene;
+        self.replicas.retain_mut(|r| {
+            r.apply_settings(scene);
+            r.load_state(&state).is_ok()
+        });
+        let mut replicas = std::mem::take(&mut self.replicas);
+        let outcomes = self.run_on(&mut replicas, split, indices, bar);
+        self.replicas = replicas;
+        outcomes
+    }
+
+    fn run_on(
+        &mut self,
+        replicas: &mut [Simulation],
+        split: Split,
+        indices: &[usize],
+        bar: &ProgressBar,
+    ) -> Vec<SampleOutcome> {
+        let len = self.sim.encoding_len();
+        let n = self.set(split).len();
+        let set = match split {
+            Split::Train => &self.data.train,
+            Split::Test => &self.data.test,
+        };
+        let cache = &mut self.caches[split as usize];
+        if cache.entries.len() < n {
+            cache.entries.resize(n, None);
+        }
+        let cache = &*cache;
+        let mut worlds: Vec<&mut Simulation> = std::iter::once(&mut self.sim)
+            .chain(replicas.iter_mut())
+            .collect();
+        let runs = crate::sim::parallel::split_ranges(indices.len(), worlds.len(), 1);
+        let parts: Vec<_> = worlds.drain(..).zip(runs).collect();
+        let results: Vec<RunResult> = {
+            let run = |(sim, range): (&mut Simulation, std::ops::Range<usize>)| {
+                let mut outcomes = Vec::with_capacity(range.len());
+                let mut fresh = Vec::new();
+                for &i in &indices[range] {
+                    let encoded = match &cache.entries[i] {
+                        Some(e) => e.clone(),
+                        None => {
+                            let started = Instant::now();
+                            let mut both = vec![0u16; 2 * len].into_boxed_slice();
+                            let (p, m) = both.split_at_mut(len);
+                            sim.encode(set.image(i), p, m);
+                            sim.add_stage_time(Stage::Inject, started);
+                            fresh.push((i, both.clone()));
+                            both
+                        }
+                    };
+                    let (p, m) = encoded.split_at(len);
+                    outcomes.push(sim.run_encoded(p, m, set.label(i)));
+                    bar.inc(1);
+                }
+                (outcomes, fresh)
+            };
+            if parts.len() == 1 {
+                parts.into_iter().map(run).collect()
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = parts
+                        .into_iter()
+                        .map(|part| scope.spawn(move || run(part)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect()
+                })
+            }
+        };
+        let mut all = Vec::with_capacity(indices.len());
+        for (outcomes, fresh) in results {
+            all.extend(outcomes);
+            for (i, e) in fresh {
+                self.caches[split as usize].entries[i] = Some(e);
+            }
+        }
+        all
+    }
+
+    /// Evaluates the first `samples` (default all) of a split.
+    pub fn evaluate(&mut self, split: Split, samples: Option<u32>) -> Result<Evaluation, String> {
+        let available = self.set(split).len();
+        let n = samples.map_or(available, |s| s as usize);
+        if n > available {
+            return Err(format!(
+                "asks for {n} samples but the {} split has {available}",
+                split_name(split)
+            ));
+        }
+        let bar = progress_bar(
+            n as u64,
+            &format!("evaluate {}", split_name(split)),
+            self.quiet,
+        );
+        let started = Instant::now();
+        let cache_before = self.pattern_counters().unwrap_or_default();
+        let indices: Vec<usize> = (0..n).collect();
+        let outcomes = self.run_indices(split, &indices, &bar);
+        bar.finish_and_clear();
+        let mut tally = Tally::new(self.sim.settings_classes() as u32);
+        for o in &outcomes {
+            tally.add(o);
+        }
+        let mut evaluation = tally.finish(split, started.elapsed().as_secs_f64());
+        evaluation.pattern_cache = self.pattern_counters().map(|c| c.since(&cache_before));
+        Ok(evaluation)
+    }
+
+    /// The pattern-cache counts so far, summed over the primary world and its replicas
+    /// (`None` when the cache is off).
+    pub fn pattern_counters(&self) -> Option<Counters> {
+        let mut total: Option<Counters> = None;
+        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+            if let Some(p) = &sim.radiation_cache().pattern {
+                total
+                    .get_or_insert_with(Counters::default)
+                    .add(&p.counters());
+            }
+        }
+        total
+    }
+
+    /// Seconds per stage summed over the primary world and its replicas (CPU time when
+    /// replicas run at once).
+    pub fn stage_seconds(&self) -> Vec<(Stage, f64)> {
+        let mut total = self.sim.stage_seconds();
+        for r in &self.replicas {
+            for (t, (_, s)) in total.iter_mut().zip(r.stage_seconds()) {
+                t.1 += s;
+            }
+        }
+        total
+    }
+
+    /// Seconds per system summed over the primary world and its replicas, keyed by system
+    /// name.
+    pub fn system_seconds(&self) -> BTreeMap<String, f64> {
+        let mut total = BTreeMap::new();
+        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+            for (name, _, secs) in sim.system_seconds() {
+                *total.entry(name.to_string()).or_insert(0.0) += secs;
+            }
+        }
+        total
+    }
+
+    /// Turns timing on or off in every world.
+    pub fn set_timing(&self, on: bool) {
+        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+            sim.set_timing(on);
+        }
+    }
+
+    pub(super) fn reset_clocks(&mut self) {
+        for sim in std::iter::once(&mut self.sim).chain(&mut self.replicas) {
+            sim.reset_clock();
+            sim.reset_radiation_counters();
+        }
+    }
+
+    /// The radiation settings, kernel backend, time share and cache statistics, summed over
+    /// the primary world and its replicas (counts since the last clock reset: the whole run,
+    /// or a bench's timed passes).
+    pub fn radiation_report(&self) -> RadiationReport {
+        let per_world: Vec<Vec<LevelStats>> = std::iter::once(&self.sim)
+            .chain(&self.replicas)
+            .map(|s| s.radiation_stats())
+            .collect();
+        let levels = per_world[0]
+            .iter()
+            .filter_map(|first| {
+                let same: Vec<&LevelStats> = per_world
+                    .iter()
+                    .filter_map(|w| w.iter().find(|l| l.level == first.level))
+                    .collect();
+                LevelStats::sum(&same)
+            })
+            .collect();
+        let stages = self.stage_seconds();
+        let total: f64 = stages.iter().map(|&(_, t)| t).sum();
+        let seconds = stages
+            .iter()
+            .find(|&&(s, _)| s == Stage::Radiation)
+            .map_or(0.0, |&(_, t)| t);
+        let c = &self.scene.radiation.cache;
+        RadiationReport {
+            enabled: self.scene.radiation.enabled,
+            top_k: self.scene.radiation.top_k,
+            backend: format!("{:?}", crate::radiation::Backend::detect()),
+            seconds,
+            share: if total > 0.0 { seconds / total } else { 0.0 },
+            cache: CacheSettingsReport {
+                enabled: c.enabled,
+                exact: c.quantization == 1 && c.max_staleness == 0,
+                capacity: c.capacity,
+                quantization: c.quantization,
+                max_staleness: c.max_staleness,
+            },
+            levels,
+        }
+    }
+
+    /// Runs the scene's script and returns the report. Steps run in order; a failing step
+    /// stops the run with an error naming the step.
+    pub fn run_script(&mut self) -> Result<RunReport, RunError> {
+        self.reset_clocks();
+        let started = now_rfc3339();
+        if let Some(out) = &self.out {
+            let manifest = self.manifest(&started, None);
+            out.write_manifest(&manifest)
+                .map_err(|e| self.output_error(e))?;
+        }
+        let mut evaluations = Vec::new();
+        let script = self.scene.script.clone();
+        for (index, step) in script.iter().enumerate() {
+            let fail = |message: String| RunError::Step {
+                index: index + 1,
+                step: step_label(step),
+                message,
+            };
+            match step {
+                Step::Evaluate { split, samples } => {
+                    evaluations.push(self.evaluate(*split, *samples).map_err(fail)?);
+                }
+                Step::Train {
+                    epochs,
+                    samples_per_epoch,
+                } => {
+                    if self.data.train.is_empty() {
+                        return Err(fail("the training split is empty".into()));
+                    }
+                    for _ in 0..*epochs {
+                        self.train_epoch(*samples_per_epoch);
+                        self.write_curves().map_err(|e| {
+                            fail(format!(
+                                "cannot write the training reports in {}: {e}",
+                                self.output_dir()
+                                    .map_or(String::new(), |d| d.display().to_string())
+                            ))
+                        })?;
+                    }
+                }
+                Step::Checkpoint { path } => {
+                    let target = self.resolve(path);
+                    self.save_checkpoint(&target, index + 1)
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+                Step::Restore { path } => {
+                    let source = self.resolve(path);
+                    self.restore_checkpoint(&source)
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+                Step::Set { field, value } => {
+                    self.scene
+                        .apply_set_midrun(field, value)
+                        .map_err(|e| fail(e.to_string()))?;
+                    self.sim.apply_settings(&self.scene);
+                }
+            }
+        }
+        let report = RunReport {
+            scene: self.scene.name.clone(),
+            seed: self.scene.seed,
+            executor: self.sim.executor(),
+            threads: self.sim.threads(),
+            eval_replicas: self.scene.schedule.eval_replicas as usize,
+            graph: self.sim.graph_stats().clone(),
+            training: self.training.clone(),
+            evaluations,
+            stage_seconds: stage_map(&self.stage_seconds()),
+            radiation: self.radiation_report(),
+            out_dir: self.out.as_ref().map(|o| o.path().display().to_string()),
+        };
+        if let Some(out) = &self.out {
+            let manifest = self.manifest(&started, Some(&now_rfc3339()));
+            out.write_manifest(&manifest)
+                .map_err(|e| self.output_error(e))?;
+            let summary = serde_json::to_value(&report).unwrap_or_default();
+            out.write_summary(&summary)
+                .map_err(|e| self.output_error(e))?;
+        }
+        Ok(report)
+    }
+
+    fn output_error(&self, e: std::io::Error) -> RunError {
+        RunError::Output {
+            path: self
+                .out
+                .as_ref()
+                .map_or_else(String::new, |o| o.path().display().to_string()),
+            message: e.to_string(),
+        }
+    }
+
+    fn write_curves(&self) -> std::io::Result<()> {
+        if let Some(out) = &self.out {
+            if let Some(last) = self.training.last() {
+                out.append_metrics(last)?;
+            }
+            out.write_curves_csv(&self.training)?;
+            out.write_plot(&self.training, &self.scene.name)?;
+        }
+        Ok(())
+    }
+
+    /// A path from the script: relative paths live in the output directory (or the working
+    /// directory when there is none).
+    fn resolve(&self, path: &str) -> std::path::PathBuf {
+        match &self.out {
+            Some(out) => out.resolve(path),
+            None => std::path::PathBuf::from(path),
+        }
+    }
+
+    fn manifest(&self, started: &str, finished: Option<&str>) -> serde_json::Value {
+        let text = self.scene.to_ron();
+        serde_json::json!({
+            "scene": self.scene.name,
+            "scene_text": text,
+            "scene_hash": format!("{:016x}", crate::hash::fnv1a64(text.as_bytes())),
+            "seed": self.scene.seed,
+            "executor": executor_name(self.sim.executor()),
+            "threads": self.sim.threads(),
+            "eval_replicas": self.scene.schedule.eval_replicas,
+            "crate_version": env!("CARGO_PKG_VERSION"),
+            "started": started,
+            "finished": finished,
+        })
+    }
+}
+
+/// A short description of a step for error messages.
+fn step_label(step: &Step) -> String {
+    match step {
+        Step::Evaluate { split, .. } => format!("Evaluate(split: {split:?})"),
+        Step::Train { epochs, .. } => format!("Train(epochs: {epochs})"),
+        Step::Checkpoint { path } => format!("Checkpoint(path: {path:?})"),
+        Step::Restore { path } => format!("Restore(path: {path:?})"),
+        Step::Set { field, value } => format!("Set(field: {field:?}, value: {value:?})"),
+    }
+}
+
+/// Stage times as a map keyed by stage name.
+pub fn stage_map(seconds: &[(Stage, f64)]) -> BTreeMap<String, f64> {
+    seconds
+        .iter()
+        .map(|&(s, t)| (s.name().to_string(), t))
+        .collect()
+}
