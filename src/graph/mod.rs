@@ -81,7 +81,7 @@ pub struct Graph {
 }
 
 /// Statistics computed when the graph is built.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GraphStats {
     /// Nodes.
     pub nodes: u32,

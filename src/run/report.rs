@@ -142,7 +142,6 @@ pub struct RunReport {
     /// Worlds evaluating at once.
     pub eval_replicas: usize,
     /// Graph statistics.
-    #[serde(with = "GraphStatsFields")]
     pub graph: GraphStats,
     /// One item per training epoch, in order.
     pub training: Vec<EpochMetrics>,
@@ -154,20 +153,6 @@ pub struct RunReport {
     pub radiation: RadiationReport,
     /// The output directory, when reports were written.
     pub out_dir: Option<String>,
-}
-
-/// [`GraphStats`] field by field, for serde (the graph module only serialises its statistics;
-/// reading a summary back needs them deserialised too). A field added to `GraphStats` breaks
-/// the build here until it is added below.
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "GraphStats")]
-struct GraphStatsFields {
-    nodes: u32,
-    edges: u64,
-    layer_sizes: Vec<u32>,
-    inputs_reaching_output: u32,
-    avg_hops: Option<f64>,
-    derived_min_timesteps: u32,
 }
 
 /// Name of a split in reports.
