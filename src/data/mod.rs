@@ -18,7 +18,6 @@
 
 mod idx;
 mod mnist_json;
-mod rng;
 mod synthetic;
 
 use std::io;

@@ -21,8 +21,8 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use super::rng::{below, range_f32, shuffle, unit_f32};
 use super::{ImageSet, NUM_CLASSES, Splits};
+use crate::model::rng::datasets::{below, range_f32, shuffle, unit_f32};
 
 /// Side length in pixels of the square images [`synthetic`] produces.
 pub const SYNTHETIC_SIDE: usize = 28;
