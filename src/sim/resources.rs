@@ -7,6 +7,7 @@ use bevy_ecs::prelude::*;
 
 use crate::graph::Graph;
 use crate::model::adapter::InputAdapter;
+use crate::model::arrivals::ArrivalSums;
 use crate::model::encodings::ClassEncodings;
 use crate::model::tables::Tables;
 use crate::radiation::{PhasorMatrix, Scratch};
@@ -239,20 +240,10 @@ impl RadiationCache {
     }
 }
 
-/// Per-node arrival accumulators of one timestep, reused across timesteps.
+/// Per-node sums of one timestep's kept arrivals, reused across timesteps; written by
+/// `forward::accumulate_arrivals`, read by `forward::apply_arrivals`.
 #[derive(Resource, Default)]
-pub struct Arrivals {
-    /// Whether node k received a kept arrival this timestep.
-    pub touched: Vec<bool>,
-    /// Touched nodes in first-touch order.
-    pub list: Vec<u32>,
-    /// Accumulated phase, `[node][dim]`.
-    pub phase: Vec<u16>,
-    /// Accumulated magnitude.
-    pub magnitude: Vec<u16>,
-    /// Accumulated strength.
-    pub strength: Vec<f32>,
-}
+pub struct Arrivals(pub ArrivalSums);
 
 /// Threads for the parallel parts of systems (see [`crate::sim::parallel`]) and the radiation
 /// kernel's buffers, one per thread.
