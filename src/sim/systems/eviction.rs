@@ -3,17 +3,15 @@
 
 use bevy_ecs::prelude::*;
 
+use super::Ctx;
 use crate::model::eviction::{adapt_tau, decay_and_prune};
 use crate::sim::components::{Activation, OutputNode};
-use crate::sim::resources::{ForwardSettings, LoopState, Stage, StageClock};
+use crate::sim::resources::LoopState;
 
 /// Updates τ from the active count after arrivals.
-pub fn adapt_threshold(
-    mut state: ResMut<LoopState>,
-    settings: Res<ForwardSettings>,
-    clock: Res<StageClock>,
-) {
-    let _t = clock.time_system(Stage::Eviction, "eviction::adapt_threshold");
+pub fn adapt_threshold(mut state: ResMut<LoopState>, ctx: Ctx) {
+    let _t = ctx.time();
+    let settings = &ctx.settings;
     state.tau = adapt_tau(
         state.tau,
         state.active_after_arrivals,
@@ -28,12 +26,12 @@ pub fn evict(
     mut active: Query<(Entity, &mut Activation, Has<OutputNode>)>,
     mut commands: Commands,
     state: Res<LoopState>,
-    settings: Res<ForwardSettings>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Eviction, "eviction::evict");
+    let _t = ctx.time();
+    let decay = ctx.settings.decay;
     for (entity, mut a, is_output) in &mut active {
-        let (strength, pruned) = decay_and_prune(a.strength, settings.decay, state.tau, is_output);
+        let (strength, pruned) = decay_and_prune(a.strength, decay, state.tau, is_output);
         a.strength = strength;
         if pruned {
             commands.entity(entity).remove::<Activation>();

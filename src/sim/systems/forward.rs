@@ -4,6 +4,7 @@
 
 use bevy_ecs::prelude::*;
 
+use super::Ctx;
 use crate::model;
 use crate::model::arrivals::{Cells, Prior, inhibition_deactivates};
 use crate::model::phase::phase_cell;
@@ -11,30 +12,23 @@ use crate::model::tables::Tables;
 use crate::sim::components::{Activation, IndexVec};
 use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, Arrivals, Emissions, ForwardSettings, LookupTables, LoopState, NodeParams,
-    RadiationTargets, Stage, StageClock, Topology, Workers,
+    ActiveSnapshot, Arrivals, Emissions, LoopState, NodeParams, RadiationTargets, Topology, Workers,
 };
 
 /// Computes the phase cell of every (source, target) pair of this timestep into
 /// [`Emissions`]: static successors, then radiation targets, per source. Sources are split
 /// between threads in contiguous runs; every cell has its own slot.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a bevy system names each resource it reads"
-)]
 pub fn emit(
     snapshot: Res<ActiveSnapshot>,
     radiation: Res<RadiationTargets>,
     topology: Res<Topology>,
     params: Res<NodeParams>,
-    tables: Res<LookupTables>,
-    settings: Res<ForwardSettings>,
     workers: Res<Workers>,
     mut emissions: ResMut<Emissions>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Forward, "forward::emit");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let dim = ctx.settings.dim;
     let sources = snapshot.nodes.len();
     let em = &mut *emissions;
     em.offsets.clear();
@@ -79,7 +73,7 @@ pub fn emit(
         radiation: &radiation,
         topology: &topology,
         params: &params,
-        tables: &tables.0,
+        tables: &ctx.tables.0,
     };
     parallel::run_parts(parts, |part| match dim {
         1 => emit_fixed::<1>(&inputs, part),
@@ -161,11 +155,11 @@ fn emit_run(dim: usize, inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
 pub fn accumulate_arrivals(
     snapshot: Res<ActiveSnapshot>,
     emissions: Res<Emissions>,
-    settings: Res<ForwardSettings>,
     mut arrivals: ResMut<Arrivals>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Forward, "forward::accumulate_arrivals");
+    let _t = ctx.time();
+    let settings = &ctx.settings;
     let cells = Cells {
         target: &emissions.target,
         phase: &emissions.phase,
@@ -191,22 +185,17 @@ pub fn accumulate_arrivals(
 /// Writes the accumulated arrivals into `Activation` components (inserting them on newly
 /// active nodes) and records n, the active count after arrivals. A node the inhibition rule
 /// deactivates ([`model::arrivals::inhibition_deactivates`]) is removed or left inactive.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a bevy system names each resource it reads"
-)]
 pub fn apply_arrivals(
     arrivals: Res<Arrivals>,
     snapshot: Res<ActiveSnapshot>,
     topology: Res<Topology>,
-    settings: Res<ForwardSettings>,
     mut activations: Query<&mut Activation>,
     mut commands: Commands,
     mut state: ResMut<LoopState>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Forward, "forward::apply_arrivals");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let (dim, inhibition) = (ctx.settings.dim, ctx.settings.inhibition);
     let mut active = snapshot.nodes.len() as i64;
     let sums = &arrivals.0;
     for &v in &sums.list {
@@ -214,7 +203,7 @@ pub fn apply_arrivals(
         let entity = topology.entities[vk];
         let strength = sums.strength[vk];
         let was_active = snapshot.slot_of[vk] != u32::MAX;
-        if inhibition_deactivates(settings.inhibition, strength) {
+        if inhibition_deactivates(inhibition, strength) {
             if was_active {
                 commands.entity(entity).remove::<Activation>();
                 active -= 1;

@@ -3,11 +3,9 @@
 
 use bevy_ecs::prelude::*;
 
+use super::Ctx;
 use crate::sim::components::{Activation, IndexVec, Magnitude, Node, Phase, Signal};
-use crate::sim::resources::{
-    CurrentSample, ForwardSettings, LookupTables, LoopState, NodeParams, RadiationCache, Stage,
-    StageClock, Topology,
-};
+use crate::sim::resources::{CurrentSample, LoopState, NodeParams, RadiationCache, Topology};
 
 /// Nodes whose phase or magnitude parameters changed since the system last ran.
 type ParamsChanged = Or<(Changed<Phase>, Changed<Magnitude>)>;
@@ -22,17 +20,15 @@ pub fn sync_params(
     mut changed: Query<(&Node, &Phase, &Magnitude, &mut Signal), ParamsChanged>,
     mut params: ResMut<NodeParams>,
     mut cache: ResMut<RadiationCache>,
-    tables: Res<LookupTables>,
-    settings: Res<ForwardSettings>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Inject, "inject::sync_params");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let (dim, tables) = (ctx.settings.dim, &ctx.tables.0);
     let mut phases_changed = false;
     for (node, phase, magnitude, mut signal) in &mut changed {
         let (p, m) = (&phase.0[..dim], &magnitude.0[..dim]);
-        phases_changed |= params.write_node(&tables.0, node.index as usize, p, m);
-        tables.0.signal_vec(p, m, &mut signal.0[..dim]);
+        phases_changed |= params.write_node(tables, node.index as usize, p, m);
+        tables.signal_vec(p, m, &mut signal.0[..dim]);
     }
     if phases_changed {
         cache.version += 1;
@@ -45,15 +41,14 @@ pub fn reset_sample(
     active: Query<Entity, With<Activation>>,
     mut commands: Commands,
     mut state: ResMut<LoopState>,
-    settings: Res<ForwardSettings>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Inject, "inject::reset_sample");
+    let _t = ctx.time();
     for entity in &active {
         commands.entity(entity).remove::<Activation>();
     }
     *state = LoopState {
-        tau: settings.min_strength,
+        tau: ctx.settings.min_strength,
         ..LoopState::default()
     };
 }
@@ -62,12 +57,11 @@ pub fn reset_sample(
 pub fn inject(
     sample: Res<CurrentSample>,
     topology: Res<Topology>,
-    settings: Res<ForwardSettings>,
     mut commands: Commands,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Inject, "inject::inject");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let dim = ctx.settings.dim;
     let inputs = sample.phase.len() / dim;
     for k in 0..inputs {
         let mut phase: IndexVec = Default::default();
