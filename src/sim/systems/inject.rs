@@ -4,8 +4,8 @@
 use bevy_ecs::prelude::*;
 
 use super::Ctx;
-use crate::sim::components::{Activation, IndexVec, Magnitude, Node, Phase, Signal};
-use crate::sim::resources::{CurrentSample, LoopState, NodeParams, RadiationCache, Topology};
+use crate::sim::components::{Activation, IndexVec, InputNode, Magnitude, Node, Phase, Signal};
+use crate::sim::resources::{CurrentSample, LoopState, NodeParams, RadiationCache};
 
 /// Nodes whose phase or magnitude parameters changed since the system last ran.
 type ParamsChanged = Or<(Changed<Phase>, Changed<Magnitude>)>;
@@ -53,22 +53,27 @@ pub fn reset_sample(
     };
 }
 
-/// Activates every input node with its encoded (φ, μ) and σ = 1.0 (parameters not added).
+/// Activates every input node with its encoded (φ, μ) and σ = 1.0 (parameters not added):
+/// input slot k takes entry k of the encoding (`[slot][dim]`).
 pub fn inject(
     sample: Res<CurrentSample>,
-    topology: Res<Topology>,
+    inputs: Query<(&InputNode, Entity)>,
     mut commands: Commands,
     ctx: Ctx,
 ) {
     let _t = ctx.time();
     let dim = ctx.settings.dim;
-    let inputs = sample.phase.len() / dim;
-    for k in 0..inputs {
+    let encoded = sample.phase.len() / dim;
+    for (input, entity) in &inputs {
+        let k = input.slot as usize;
+        if k >= encoded {
+            continue;
+        }
         let mut phase: IndexVec = Default::default();
         let mut magnitude: IndexVec = Default::default();
         phase[..dim].copy_from_slice(&sample.phase[k * dim..(k + 1) * dim]);
         magnitude[..dim].copy_from_slice(&sample.magnitude[k * dim..(k + 1) * dim]);
-        commands.entity(topology.entities[k]).insert(Activation {
+        commands.entity(entity).insert(Activation {
             phase,
             magnitude,
             strength: 1.0,
