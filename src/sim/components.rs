@@ -43,11 +43,11 @@ pub struct Phase(pub IndexVec);
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Magnitude(pub IndexVec);
 
-/// The float signal of a node's parameters, s_d = cosT[θφ_d] · A[θμ_d]; kept current by the
+/// The float signal of a node's parameters, `s_d = cosT[θφ_d] · A[θμ_d]`; kept current by the
 /// parameter-sync system whenever `Phase` or `Magnitude` changes.
 ///
 /// No system reads it: no formula of SPEC 4-7 uses a node's parameter signal (readout and
-/// credit use the signal of the activation, cosT[φa]·A[μa]). Kept for inspection and the
+/// credit use the signal of the activation, `cosT[φa]·A[μa]`). Kept for inspection and the
 /// Python API (issue 14).
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 pub struct Signal(pub [f32; MAX_DIM]);
