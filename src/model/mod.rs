@@ -1,7 +1,10 @@
-//! The model's pure math, no ECS: lookup tables, the phase cell, cosine similarity, class
-//! encodings, the fixed random input adapter, loss and prediction, and the named RNG streams.
+//! The model's pure math, no ECS: lookup tables, the phase cell, arrivals and their
+//! accumulation, τ adaptation and pruning, cosine similarity, class encodings, the fixed random
+//! input adapter, loss and prediction, credit and the discrete update, and the named RNG
+//! streams.
 //!
-//! Everything here is plain functions over slices; nothing depends on bevy. Float sums are
+//! Everything here is plain functions over slices; nothing depends on bevy (the rules that have
+//! scene options read the scene's plain types, e.g. `scene::Inhibition`). Float sums are
 //! always taken in a fixed, documented order so that results are bit-identical from run to
 //! run and independent of threading (SPEC 10).
 //!
@@ -9,8 +12,10 @@
 //! magnitude indices in `0..M`, with N and M each in `2..=65536`.
 
 pub mod adapter;
+pub mod arrivals;
 pub mod credit;
 pub mod encodings;
+pub mod eviction;
 pub mod loss;
 pub mod optimizer;
 pub mod phase;

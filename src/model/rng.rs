@@ -1,4 +1,5 @@
-//! Named ChaCha8 random streams (SPEC 10) and small sampling helpers.
+//! Named ChaCha8 random streams (SPEC 10), small sampling helpers, and the draws of the
+//! embedded data sets ([`datasets`]).
 //!
 //! # Key derivation (stable forever)
 //!
@@ -160,6 +161,52 @@ pub fn shuffle<T>(rng: &mut ChaCha8Rng, items: &mut [T]) {
     }
 }
 
+/// The draws of the embedded data sets (the synthetic digits of [`crate::data::synthetic`] and
+/// the subset order of [`crate::data::import_mnist_json`]).
+///
+/// They draw differently from the helpers above: [`datasets::below`] takes whole `u64` words and
+/// [`datasets::range_f32`] computes in f32, where [`below`] takes `u32` words and
+/// [`uniform_f32`] computes in f64. The data sets were generated with these from the start, so
+/// they stay as they are: switching would change every embedded image (the synthetic set's
+/// fingerprint test pins them).
+pub mod datasets {
+    use rand_core::Rng;
+
+    /// A uniform `f32` in `[0, 1)` from the top 24 bits of one `u32` (exact in f32).
+    pub fn unit_f32<R: Rng + ?Sized>(rng: &mut R) -> f32 {
+        (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+    }
+
+    /// A uniform `f32` in `[lo, hi)`: `lo + (hi − lo)·unit_f32`, in f32 arithmetic.
+    pub fn range_f32<R: Rng + ?Sized>(rng: &mut R, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * unit_f32(rng)
+    }
+
+    /// A uniform integer in `0..n` (`n > 0`), unbiased: Lemire's multiply-and-reject on
+    /// `next_u64`, taking the high 64 bits of `x·n` and rejecting `x` whose low 64 bits fall
+    /// below `2^64 mod n`.
+    pub fn below<R: Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
+        debug_assert!(n > 0);
+        let n = n as u64;
+        let threshold = n.wrapping_neg() % n; // 2^64 mod n
+        loop {
+            let m = u128::from(rng.next_u64()) * u128::from(n);
+            if (m as u64) >= threshold {
+                return (m >> 64) as usize;
+            }
+        }
+    }
+
+    /// In-place Fisher–Yates shuffle: for `i` from `len − 1` down to 1, swap element `i` with
+    /// element `below(rng, i + 1)`.
+    pub fn shuffle<T, R: Rng + ?Sized>(rng: &mut R, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = below(rng, i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +341,37 @@ mod tests {
         assert_eq!(s, (0..50).collect::<Vec<_>>());
         let mut empty: [u8; 0] = [];
         shuffle(&mut stream(8, Stream::Order), &mut empty);
+    }
+
+    #[test]
+    fn dataset_helpers_in_range_and_shuffle_is_permutation() {
+        use datasets::{below, shuffle, unit_f32};
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut hist = [0usize; 7];
+        for _ in 0..7000 {
+            let f = unit_f32(&mut rng);
+            assert!((0.0..1.0).contains(&f));
+            hist[below(&mut rng, 7)] += 1;
+        }
+        assert!(hist.iter().all(|&h| (800..1200).contains(&h)), "{hist:?}");
+        let mut v: Vec<usize> = (0..50).collect();
+        shuffle(&mut rng, &mut v);
+        assert_ne!(v, (0..50).collect::<Vec<_>>());
+        v.sort_unstable();
+        assert_eq!(v, (0..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dataset_draws_are_pinned() {
+        // Values taken from the helpers when they lived in `data::rng`, before the merge.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut v: Vec<usize> = (0..10).collect();
+        datasets::shuffle(&mut rng, &mut v);
+        assert_eq!(v, [1, 7, 5, 9, 4, 3, 8, 2, 0, 6]);
+        assert_eq!(
+            datasets::range_f32(&mut rng, -1.0, 1.0).to_bits(),
+            1_057_822_388
+        );
+        assert_eq!(datasets::below(&mut rng, 1000), 703);
     }
 }

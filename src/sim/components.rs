@@ -14,10 +14,11 @@ pub struct Node {
     pub index: u32,
 }
 
-/// Marks an input node; `slot` is its position among the inputs.
+/// Marks an input node; `slot` is its position among the inputs. Injection finds the inputs
+/// by this component and gives each the entry `slot` of the input encoding.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct InputNode {
-    /// Position among the inputs (= node index).
+    /// Position among the inputs and in the input encoding (= node index).
     pub slot: u32,
 }
 
@@ -28,7 +29,9 @@ pub struct OutputNode {
     pub slot: u32,
 }
 
-/// Marks a hidden node.
+/// Marks a hidden node (neither input nor output). No system filters on it: hidden credit goes
+/// to every active node that is not an output, inputs included (SPEC 7). Kept so inspection and
+/// future per-role queries can select hidden nodes by archetype.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct HiddenNode;
 
@@ -40,8 +43,12 @@ pub struct Phase(pub IndexVec);
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Magnitude(pub IndexVec);
 
-/// The float signal of a node's parameters, s_d = cosT[θφ_d] · A[θμ_d]; kept current by the
+/// The float signal of a node's parameters, `s_d = cosT[θφ_d] · A[θμ_d]`; kept current by the
 /// parameter-sync system whenever `Phase` or `Magnitude` changes.
+///
+/// No system reads it: no formula of SPEC 4-7 uses a node's parameter signal (readout and
+/// credit use the signal of the activation, `cosT[φa]·A[μa]`). Kept for inspection and the
+/// Python API (issue 14).
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 pub struct Signal(pub [f32; MAX_DIM]);
 

@@ -8,6 +8,7 @@
 //! Names come from bevy's `DebugName`s, which hold real names only with bevy_ecs's `debug`
 //! feature; without it systems are called `system#N` and data `component#N`.
 
+use std::any::TypeId;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::{self, Write as _};
 
@@ -15,10 +16,11 @@ use bevy_ecs::component::ComponentId;
 use bevy_ecs::query::{Access, AccessConflicts, InvertibleComponentIdSet};
 use bevy_ecs::schedule::graph::Direction;
 use bevy_ecs::schedule::{
-    NodeId, Schedule, ScheduleGraph, Schedules, SystemKey, SystemSet, SystemSetKey,
+    ApplyDeferred, NodeId, Schedule, ScheduleGraph, Schedules, SystemKey, SystemSet, SystemSetKey,
     SystemWithAccess,
 };
 use bevy_ecs::system::{System, SystemAccess};
+use bevy_ecs::utils::prelude::DebugName;
 use bevy_ecs::world::World;
 use serde::Serialize;
 
@@ -276,13 +278,10 @@ fn system_names(entries: &[(SystemKey, &SystemWithAccess)]) -> Vec<String> {
         .enumerate()
         .map(|(i, (_, s))| {
             let name = s.name();
-            let full: &str = &name;
-            if full.contains(NAME_DISABLED) {
+            if name.contains(NAME_DISABLED) {
                 format!("system#{i}")
-            } else if let Some(rest) = full.strip_prefix(SYSTEMS_PREFIX) {
-                rest.replace("::{{closure}}", "")
             } else {
-                name.shortname().to_string()
+                short_name(&name)
             }
         })
         .collect();
@@ -301,6 +300,47 @@ fn system_names(entries: &[(SystemKey, &SystemWithAccess)]) -> Vec<String> {
                 b.clone()
             }
         })
+        .collect()
+}
+
+/// The short name of a system, from bevy's full name: its path below
+/// `neurograph::sim::systems` without closure segments (`forward::emit`,
+/// `radiation::radiate_part`), or bevy's short name for other systems. The label timing reports
+/// use, too.
+pub(crate) fn short_name(name: &DebugName) -> String {
+    match name.strip_prefix(SYSTEMS_PREFIX) {
+        Some(rest) => rest.replace("::{{closure}}", ""),
+        None => name.shortname().to_string(),
+    }
+}
+
+/// Every system of an initialised schedule with the [`Stage`] sets that hold it (directly or
+/// through nested sets), in executable order; auto-inserted sync points are left out. Empty
+/// for a schedule that was never initialised.
+pub(crate) fn system_stages(schedule: &Schedule) -> Vec<(DebugName, Vec<Stage>)> {
+    let graph = schedule.graph();
+    let entries: Vec<(SystemKey, &SystemWithAccess)> = schedule
+        .systems_with_access()
+        .map(|it| it.collect())
+        .unwrap_or_default();
+    let index: HashMap<SystemKey, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (*k, i))
+        .collect();
+    let mut stages = vec![Vec::new(); entries.len()];
+    for stage in Stage::ALL {
+        if let Some(key) = graph.system_sets.get_key(stage.intern()) {
+            for i in member_systems(graph, NodeId::Set(key), &index) {
+                stages[i].push(stage);
+            }
+        }
+    }
+    entries
+        .iter()
+        .zip(stages)
+        .filter(|((_, s), _)| s.system_type() != TypeId::of::<ApplyDeferred>())
+        .map(|((_, s), stages)| (s.name(), stages))
         .collect()
 }
 

@@ -256,6 +256,8 @@ impl Simulation {
             executor,
         };
         sim.build_schedules()?;
+        let clock = schedule::stage_clock(&sim.schedules())?;
+        sim.world.insert_resource(clock);
         Ok(sim)
     }
 
@@ -586,7 +588,7 @@ impl Simulation {
     }
 
     /// Seconds spent per system since the last reset: (system, its stage, seconds).
-    pub fn system_seconds(&self) -> Vec<(&'static str, Stage, f64)> {
+    pub fn system_seconds(&self) -> Vec<(String, Stage, f64)> {
         self.world.resource::<StageClock>().system_seconds()
     }
 

@@ -1,12 +1,14 @@
 //! Resources: settings, tables, topology, buffers reused across timesteps, and statistics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bevy_ecs::prelude::*;
 
 use crate::graph::Graph;
 use crate::model::adapter::InputAdapter;
+use crate::model::arrivals::ArrivalSums;
 use crate::model::encodings::ClassEncodings;
 use crate::model::tables::Tables;
 use crate::radiation::{PhasorMatrix, Scratch};
@@ -239,20 +241,10 @@ impl RadiationCache {
     }
 }
 
-/// Per-node arrival accumulators of one timestep, reused across timesteps.
+/// Per-node sums of one timestep's kept arrivals, reused across timesteps; written by
+/// `forward::accumulate_arrivals`, read by `forward::apply_arrivals`.
 #[derive(Resource, Default)]
-pub struct Arrivals {
-    /// Whether node k received a kept arrival this timestep.
-    pub touched: Vec<bool>,
-    /// Touched nodes in first-touch order.
-    pub list: Vec<u32>,
-    /// Accumulated phase, `[node][dim]`.
-    pub phase: Vec<u16>,
-    /// Accumulated magnitude.
-    pub magnitude: Vec<u16>,
-    /// Accumulated strength.
-    pub strength: Vec<f32>,
-}
+pub struct Arrivals(pub ArrivalSums);
 
 /// Threads for the parallel parts of systems (see [`crate::sim::parallel`]) and the radiation
 /// kernel's buffers, one per thread.
@@ -295,44 +287,88 @@ pub struct Readout {
     pub active_outputs: u32,
 }
 
-/// Wall time spent per stage and per system, in nanoseconds. Shared through `Res` (atomics and
-/// a mutex inside), so timing creates no scheduling conflicts. Can be switched off to measure
-/// its own overhead.
+/// Wall time spent per stage and per system, in nanoseconds. Shared through `Res` (atomics
+/// inside), so timing creates no scheduling conflicts. Can be switched off to measure its own
+/// overhead.
+///
+/// Systems are registered once, after the schedules are built, by their full name with the
+/// label reports use and the one [`Stage`] set that holds them
+/// ([`crate::sim::schedule::stage_clock`]); a system then times itself with
+/// [`crate::sim::systems::Ctx::time`], which looks its entry up by name and allocates nothing.
 #[derive(Resource)]
 pub struct StageClock {
     nanos: [AtomicU64; 8],
-    systems: std::sync::Mutex<std::collections::BTreeMap<&'static str, (Stage, u64)>>,
-    enabled: std::sync::atomic::AtomicBool,
+    systems: HashMap<String, SystemClock>,
+    enabled: AtomicBool,
+}
+
+/// One registered system: its label, its stage and the time it took.
+#[derive(Debug)]
+struct SystemClock {
+    label: String,
+    stage: Stage,
+    nanos: AtomicU64,
+    runs: AtomicU64,
 }
 
 impl Default for StageClock {
     fn default() -> Self {
         StageClock {
             nanos: Default::default(),
-            systems: Default::default(),
-            enabled: std::sync::atomic::AtomicBool::new(true),
+            systems: HashMap::new(),
+            enabled: AtomicBool::new(true),
         }
     }
 }
 
 impl StageClock {
-    /// Starts timing a stage; the time is added when the guard drops.
-    pub fn time(&self, stage: Stage) -> StageTimer<'_> {
-        self.start(stage, None)
+    /// Registers the system named `system` (bevy's full name) with its report label and stage.
+    /// Registering a name again with the same label and stage changes nothing (instances of one
+    /// system share a name).
+    ///
+    /// # Errors
+    /// The stage already registered for `system`, when it differs.
+    pub fn register(&mut self, system: &str, label: &str, stage: Stage) -> Result<(), Stage> {
+        if let Some(entry) = self.systems.get(system) {
+            return if entry.stage == stage && entry.label == label {
+                Ok(())
+            } else {
+                Err(entry.stage)
+            };
+        }
+        self.systems.insert(
+            system.to_string(),
+            SystemClock {
+                label: label.to_string(),
+                stage,
+                nanos: AtomicU64::new(0),
+                runs: AtomicU64::new(0),
+            },
+        );
+        Ok(())
     }
 
-    /// Starts timing a system of a stage; the time is added to both when the guard drops.
-    pub fn time_system(&self, stage: Stage, system: &'static str) -> StageTimer<'_> {
-        self.start(stage, Some(system))
+    /// The label and stage registered for the system named `system`.
+    pub fn registered(&self, system: &str) -> Option<(&str, Stage)> {
+        self.systems
+            .get(system)
+            .map(|e| (e.label.as_str(), e.stage))
     }
 
-    fn start(&self, stage: Stage, system: Option<&'static str>) -> StageTimer<'_> {
-        let start = self.enabled.load(Ordering::Relaxed).then(Instant::now);
-        StageTimer {
-            clock: self,
-            stage,
-            system,
-            start,
+    /// Starts timing the system named `system`; when the guard drops its time is added to the
+    /// system and its stage. An unregistered system is not timed.
+    pub fn time_system(&self, system: &str) -> StageTimer<'_> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return StageTimer::idle(self);
+        }
+        match self.systems.get(system) {
+            Some(entry) => StageTimer {
+                clock: self,
+                stage: entry.stage,
+                system: Some(entry),
+                start: Some(Instant::now()),
+            },
+            None => StageTimer::idle(self),
         }
     }
 
@@ -354,24 +390,33 @@ impl StageClock {
             .collect()
     }
 
-    /// Seconds accumulated per system (name, its stage, seconds), by name.
-    pub fn system_seconds(&self) -> Vec<(&'static str, Stage, f64)> {
-        let systems = self.systems.lock().unwrap_or_else(|p| p.into_inner());
-        systems
-            .iter()
-            .map(|(&name, &(stage, ns))| (name, stage, ns as f64 * 1e-9))
-            .collect()
+    /// Seconds accumulated per system that ran since the last reset (label, its stage,
+    /// seconds), by label.
+    pub fn system_seconds(&self) -> Vec<(String, Stage, f64)> {
+        let mut out: Vec<(String, Stage, f64)> = Vec::new();
+        for e in self.systems.values() {
+            if e.runs.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let secs = e.nanos.load(Ordering::Relaxed) as f64 * 1e-9;
+            match out.iter_mut().find(|(label, ..)| *label == e.label) {
+                Some(row) => row.2 += secs,
+                None => out.push((e.label.clone(), e.stage, secs)),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
-    /// Resets all stages and systems to zero.
+    /// Resets all stages and systems to zero (registrations stay).
     pub fn reset(&self) {
         for n in &self.nanos {
             n.store(0, Ordering::Relaxed);
         }
-        self.systems
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        for e in self.systems.values() {
+            e.nanos.store(0, Ordering::Relaxed);
+            e.runs.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -379,7 +424,7 @@ impl StageClock {
 pub struct StageTimer<'a> {
     clock: &'a StageClock,
     stage: Stage,
-    system: Option<&'static str>,
+    system: Option<&'a SystemClock>,
     start: Option<Instant>,
 }
 
@@ -393,6 +438,16 @@ impl<'a> StageTimer<'a> {
             start: Some(start),
         }
     }
+
+    /// A guard that adds nothing.
+    fn idle(clock: &'a StageClock) -> StageTimer<'a> {
+        StageTimer {
+            clock,
+            stage: Stage::Inject,
+            system: None,
+            start: None,
+        }
+    }
 }
 
 impl Drop for StageTimer<'_> {
@@ -402,9 +457,9 @@ impl Drop for StageTimer<'_> {
         };
         let ns = start.elapsed().as_nanos() as u64;
         self.clock.nanos[self.stage as usize].fetch_add(ns, Ordering::Relaxed);
-        if let Some(name) = self.system {
-            let mut systems = self.clock.systems.lock().unwrap_or_else(|p| p.into_inner());
-            systems.entry(name).or_insert((self.stage, 0)).1 += ns;
+        if let Some(entry) = self.system {
+            entry.nanos.fetch_add(ns, Ordering::Relaxed);
+            entry.runs.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Schedules and stage sets.
 //!
 //! Four schedules: [`ParameterSync`] (the parameter mirrors and version, run before every sample
-//! and whenever state is saved or loaded), [`SampleStart`] (reset, inject), [`Timestep`]
-//! (radiation -> forward -> eviction -> termination, run once per timestep) and [`SampleEnd`]
-//! (readout, then credit and update when training).
-//! Every stage is a [`Stage`] set. All schedules are built with ambiguity detection at error
-//! level, so an unordered pair of conflicting systems is a build error, never a silent race.
+//! and whenever state is saved or loaded), [`SampleStart`] (reset, inject, first count),
+//! [`Timestep`] (radiation -> forward -> eviction -> termination, run once per timestep) and
+//! [`SampleEnd`] (readout, then credit and update when training).
+//! Every stage is a [`Stage`] set and every system is in exactly one ([`stage_clock`] checks it
+//! and times each system under its stage). All schedules are built with ambiguity detection at
+//! error level, so an unordered pair of conflicting systems is a build error, never a silent
+//! race.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{
@@ -13,6 +15,9 @@ use bevy_ecs::schedule::{
 };
 
 use crate::scene::{ExecutorKind, Granularity};
+use crate::sim::SimError;
+use crate::sim::describe;
+use crate::sim::resources::StageClock;
 use crate::sim::systems::{
     credit, eviction, forward, inject, radiation, readout, termination, update,
 };
@@ -104,18 +109,16 @@ pub fn parameter_sync(executor: ExecutorKind) -> Schedule {
     s
 }
 
-/// Builds the sample-start schedule.
+/// Builds the sample-start schedule: reset and inject, then the first count of what is active.
 pub fn sample_start(executor: ExecutorKind) -> Schedule {
     let mut s = new_schedule(SampleStart, executor);
-    s.add_systems(
-        (
-            inject::reset_sample,
-            inject::inject,
-            termination::count_active.in_set(Stage::Termination),
-        )
+    s.configure_sets(Stage::Termination.after(Stage::Inject));
+    s.add_systems((
+        (inject::reset_sample, inject::inject)
             .chain()
             .in_set(Stage::Inject),
-    );
+        termination::count_active.in_set(Stage::Termination),
+    ));
     s
 }
 
@@ -188,4 +191,139 @@ pub fn sample_end(executor: ExecutorKind) -> Schedule {
             .run_if(credit::is_training),
     ));
     s
+}
+
+/// A [`StageClock`] with every system of the (initialised) `schedules` registered under its
+/// short name ([`describe::short_name`], e.g. `forward::emit`) and the one [`Stage`] set that
+/// holds it, found by walking each schedule's graph.
+///
+/// # Errors
+/// [`SimError::Schedule`] naming a system that is in no stage, in several, or in different
+/// stages in different schedules.
+pub fn stage_clock(schedules: &[(&'static str, &Schedule)]) -> Result<StageClock, SimError> {
+    let mut clock = StageClock::default();
+    for &(schedule, s) in schedules {
+        let fail = |message: String| SimError::Schedule { schedule, message };
+        for (name, stages) in describe::system_stages(s) {
+            let label = describe::short_name(&name);
+            let &[stage] = stages.as_slice() else {
+                return Err(fail(format!(
+                    "system {label} is in {} stage sets ({stages:?}); each system must be in \
+                     exactly one, so its time is counted once",
+                    stages.len()
+                )));
+            };
+            clock.register(&name, &label, stage).map_err(|other| {
+                fail(format!(
+                    "system {label} is in Stage::{stage:?} here but in Stage::{other:?} in \
+                     another schedule; each system must be in exactly one stage"
+                ))
+            })?;
+        }
+    }
+    Ok(clock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::Simulation;
+
+    /// The labels the systems once typed by hand, with their stages: timing reports keep them.
+    const LABELS: [(&str, Stage); 17] = [
+        ("inject::sync_params", Stage::Inject),
+        ("inject::reset_sample", Stage::Inject),
+        ("inject::inject", Stage::Inject),
+        ("radiation::gather_active", Stage::Radiation),
+        ("radiation::radiate", Stage::Radiation),
+        ("radiation::lookup_radiation", Stage::Radiation),
+        ("radiation::radiate_part", Stage::Radiation),
+        ("radiation::merge_radiation", Stage::Radiation),
+        ("forward::emit", Stage::Forward),
+        ("forward::accumulate_arrivals", Stage::Forward),
+        ("forward::apply_arrivals", Stage::Forward),
+        ("eviction::adapt_threshold", Stage::Eviction),
+        ("eviction::evict", Stage::Eviction),
+        ("termination::count_active", Stage::Termination),
+        ("readout::readout", Stage::Readout),
+        ("credit::assign_credit", Stage::Credit),
+        ("update::apply_updates", Stage::Update),
+    ];
+
+    fn simulation(granularity: Granularity) -> Simulation {
+        let mut scene = crate::scene::parse(
+            include_str!("../../scenes/quickstart.ron"),
+            "quickstart.ron",
+        )
+        .unwrap();
+        scene.schedule.granularity = granularity;
+        scene.radiation.enabled = true;
+        Simulation::new(&scene).unwrap()
+    }
+
+    #[test]
+    fn every_system_is_registered_in_exactly_one_stage_under_its_old_label() {
+        let mut seen = Vec::new();
+        for granularity in [Granularity::Stage, Granularity::Split { parts: 2 }] {
+            let sim = simulation(granularity);
+            let clock = sim.world().resource::<StageClock>();
+            for (schedule, s) in sim.schedules() {
+                let systems = describe::system_stages(s);
+                assert!(!systems.is_empty(), "{schedule}");
+                for (name, stages) in systems {
+                    let (label, stage) = clock
+                        .registered(&name)
+                        .unwrap_or_else(|| panic!("{schedule}: {name} is not registered"));
+                    assert_eq!(stages, [stage], "{schedule}: {label}");
+                    assert!(
+                        LABELS.contains(&(label, stage)),
+                        "{schedule}: {label} in {stage:?} is not an old label"
+                    );
+                    seen.push(label.to_string());
+                }
+            }
+        }
+        for (label, _) in LABELS {
+            assert!(seen.iter().any(|s| s == label), "{label} never seen");
+        }
+    }
+
+    #[test]
+    fn a_training_sample_is_timed_under_the_labels() {
+        let mut sim = simulation(Granularity::Split { parts: 2 });
+        let len = sim.encoding_len();
+        let (phase, magnitude) = (vec![3u16; len], vec![5u16; len]);
+        sim.train_encoded(&phase, &magnitude, 1);
+        let timed = sim.system_seconds();
+        for (label, stage) in LABELS {
+            if label == "radiation::radiate" {
+                continue; // Split granularity runs lookup, parts and merge instead.
+            }
+            assert!(
+                timed.iter().any(|(l, s, _)| l == label && *s == stage),
+                "{label} not timed: {timed:?}"
+            );
+        }
+        sim.reset_clock();
+        assert!(sim.system_seconds().is_empty());
+        sim.set_timing(false);
+        sim.run_encoded(&phase, &magnitude, 1);
+        assert!(sim.system_seconds().is_empty());
+    }
+
+    #[test]
+    fn a_system_in_two_stages_is_refused() {
+        let mut world = World::new();
+        let mut s = new_schedule(SampleStart, ExecutorKind::Single);
+        s.add_systems(
+            termination::count_active
+                .in_set(Stage::Termination)
+                .in_set(Stage::Inject),
+        );
+        s.initialize(&mut world).unwrap();
+        let Err(SimError::Schedule { message, .. }) = stage_clock(&[("SampleStart", &s)]) else {
+            panic!("accepted a system in two stages");
+        };
+        assert!(message.contains("termination::count_active"), "{message}");
+    }
 }

@@ -6,13 +6,11 @@
 
 use bevy_ecs::prelude::*;
 
+use super::Ctx;
 use crate::model::MAX_DIM;
 use crate::model::credit::{chain_to_indices, hidden_credit, output_credit};
 use crate::sim::components::{Activation, Node, OutputNode};
-use crate::sim::resources::{
-    Credit, CurrentSample, Encodings, ForwardSettings, LookupTables, Readout, Stage, StageClock,
-    TrainingSettings,
-};
+use crate::sim::resources::{Credit, CurrentSample, Encodings, Readout, TrainingSettings};
 
 /// Run condition: the current sample is a training sample.
 pub fn is_training(sample: Res<CurrentSample>) -> bool {
@@ -22,22 +20,17 @@ pub fn is_training(sample: Res<CurrentSample>) -> bool {
 /// Computes the credit of every active node of a covered sample into [`Credit`]: outputs (in
 /// slot order) get output credit, every other active node the hidden credit. An uncovered
 /// sample gets none.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a bevy system names each resource it reads"
-)]
 pub fn assign_credit(
     active: Query<(&Node, &Activation, Option<&OutputNode>)>,
     readout: Res<Readout>,
     sample: Res<CurrentSample>,
-    tables: Res<LookupTables>,
     encodings: Res<Encodings>,
-    settings: Res<ForwardSettings>,
     training: Res<TrainingSettings>,
     mut credit: ResMut<Credit>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Credit, "credit::assign_credit");
+    let _t = ctx.time();
+    let (settings, tables) = (&ctx.settings, &ctx.tables.0);
     let dim = settings.dim;
     let c = &mut *credit;
     c.nodes.clear();
@@ -73,9 +66,7 @@ pub fn assign_credit(
         c.nodes.push(k);
         c.act_phase.extend_from_slice(&a.phase[..dim]);
         c.act_magnitude.extend_from_slice(&a.magnitude[..dim]);
-        tables
-            .0
-            .signal_vec(&a.phase[..dim], &a.magnitude[..dim], &mut signal[..dim]);
+        tables.signal_vec(&a.phase[..dim], &a.magnitude[..dim], &mut signal[..dim]);
         c.signals.extend_from_slice(&signal[..dim]);
     }
     let total = c.nodes.len() * dim;
@@ -110,7 +101,7 @@ pub fn assign_credit(
     for i in 0..c.nodes.len() {
         let r = i * dim..(i + 1) * dim;
         chain_to_indices(
-            &tables.0,
+            tables,
             &c.act_phase[r.clone()],
             &c.act_magnitude[r.clone()],
             &c.g[r.clone()],

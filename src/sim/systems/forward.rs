@@ -1,38 +1,34 @@
 //! Forward stage: phase cells for every (source, target) pair, the excitatory filter, and
-//! additive arrivals applied in a fixed order (SPEC 4 steps 2-4).
+//! additive arrivals applied in a fixed order (SPEC 4 steps 2-4). The phase cell and the
+//! arrival rules are [`crate::model::phase`] and [`crate::model::arrivals`].
 
 use bevy_ecs::prelude::*;
 
-use crate::model::phase::{add_mod, phase_cell};
+use super::Ctx;
+use crate::model;
+use crate::model::arrivals::{Cells, Prior, inhibition_deactivates};
+use crate::model::phase::phase_cell;
 use crate::model::tables::Tables;
-use crate::scene::Inhibition;
 use crate::sim::components::{Activation, IndexVec};
 use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, Arrivals, Emissions, ForwardSettings, LookupTables, LoopState, NodeParams,
-    RadiationTargets, Stage, StageClock, Topology, Workers,
+    ActiveSnapshot, Arrivals, Emissions, LoopState, NodeParams, RadiationTargets, Topology, Workers,
 };
 
 /// Computes the phase cell of every (source, target) pair of this timestep into
 /// [`Emissions`]: static successors, then radiation targets, per source. Sources are split
 /// between threads in contiguous runs; every cell has its own slot.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a bevy system names each resource it reads"
-)]
 pub fn emit(
     snapshot: Res<ActiveSnapshot>,
     radiation: Res<RadiationTargets>,
     topology: Res<Topology>,
     params: Res<NodeParams>,
-    tables: Res<LookupTables>,
-    settings: Res<ForwardSettings>,
     workers: Res<Workers>,
     mut emissions: ResMut<Emissions>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Forward, "forward::emit");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let dim = ctx.settings.dim;
     let sources = snapshot.nodes.len();
     let em = &mut *emissions;
     em.offsets.clear();
@@ -77,7 +73,7 @@ pub fn emit(
         radiation: &radiation,
         topology: &topology,
         params: &params,
-        tables: &tables.0,
+        tables: &ctx.tables.0,
     };
     parallel::run_parts(parts, |part| match dim {
         1 => emit_fixed::<1>(&inputs, part),
@@ -153,95 +149,61 @@ fn emit_run(dim: usize, inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
     }
 }
 
-/// Accumulates all kept arrivals of this timestep into [`Arrivals`].
-///
-/// Cells are visited in emission order, i.e. ascending source index and, per source, static
-/// successors before radiation targets, so every target receives its arrivals in the order
-/// SPEC 4 fixes and the float sums never depend on threads. A target that was active starts
-/// from its snapshot state, an inactive one from zeros.
+/// Accumulates all kept arrivals of this timestep into [`Arrivals`]
+/// ([`model::arrivals::accumulate_arrivals`]): cells in emission order, each target starting
+/// from its snapshot state or from zeros.
 pub fn accumulate_arrivals(
     snapshot: Res<ActiveSnapshot>,
     emissions: Res<Emissions>,
-    settings: Res<ForwardSettings>,
     mut arrivals: ResMut<Arrivals>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Forward, "forward::accumulate_arrivals");
-    let dim = settings.dim;
-    let n = settings.total_nodes as usize;
-    let (pn, mn) = (settings.phase_bins, settings.magnitude_bins);
-    let excitatory_only = settings.inhibition == Inhibition::Excitatory;
-    let arr = &mut *arrivals;
-    arr.touched.clear();
-    arr.touched.resize(n, false);
-    arr.list.clear();
-    arr.phase.resize(n * dim, 0);
-    arr.magnitude.resize(n * dim, 0);
-    arr.strength.resize(n, 0.0);
-    let em = &*emissions;
-    for (c, &v) in em.target.iter().enumerate() {
-        let s = em.strength[c];
-        if excitatory_only && s <= 0.0 {
-            continue;
-        }
-        let vk = v as usize;
-        let (vp, vm) = (
-            &mut arr.phase[vk * dim..(vk + 1) * dim],
-            &mut arr.magnitude[vk * dim..(vk + 1) * dim],
-        );
-        if !arr.touched[vk] {
-            arr.touched[vk] = true;
-            arr.list.push(v);
-            let slot = snapshot.slot_of[vk];
-            if slot == u32::MAX {
-                vp.fill(0);
-                vm.fill(0);
-                arr.strength[vk] = 0.0;
-            } else {
-                let j = slot as usize;
-                vp.copy_from_slice(&snapshot.phase[j * dim..(j + 1) * dim]);
-                vm.copy_from_slice(&snapshot.magnitude[j * dim..(j + 1) * dim]);
-                arr.strength[vk] = snapshot.strength[j];
-            }
-        }
-        let (cp, cm) = (
-            &em.phase[c * dim..(c + 1) * dim],
-            &em.magnitude[c * dim..(c + 1) * dim],
-        );
-        for d in 0..dim {
-            vp[d] = add_mod(vp[d], cp[d], pn);
-            vm[d] = add_mod(vm[d], cm[d], mn);
-        }
-        arr.strength[vk] += s;
-    }
+    let _t = ctx.time();
+    let settings = &ctx.settings;
+    let cells = Cells {
+        target: &emissions.target,
+        phase: &emissions.phase,
+        magnitude: &emissions.magnitude,
+        strength: &emissions.strength,
+    };
+    let prior = Prior {
+        slot_of: &snapshot.slot_of,
+        phase: &snapshot.phase,
+        magnitude: &snapshot.magnitude,
+        strength: &snapshot.strength,
+    };
+    model::arrivals::accumulate_arrivals(
+        cells,
+        prior,
+        settings.dim,
+        (settings.phase_bins, settings.magnitude_bins),
+        settings.inhibition,
+        &mut arrivals.0,
+    );
 }
 
 /// Writes the accumulated arrivals into `Activation` components (inserting them on newly
-/// active nodes) and records n, the active count after arrivals. With
-/// `inhibition: AfterAccumulation`, a node whose net strength is <= 0 is deactivated.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a bevy system names each resource it reads"
-)]
+/// active nodes) and records n, the active count after arrivals. A node the inhibition rule
+/// deactivates ([`model::arrivals::inhibition_deactivates`]) is removed or left inactive.
 pub fn apply_arrivals(
     arrivals: Res<Arrivals>,
     snapshot: Res<ActiveSnapshot>,
     topology: Res<Topology>,
-    settings: Res<ForwardSettings>,
     mut activations: Query<&mut Activation>,
     mut commands: Commands,
     mut state: ResMut<LoopState>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Forward, "forward::apply_arrivals");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let (dim, inhibition) = (ctx.settings.dim, ctx.settings.inhibition);
     let mut active = snapshot.nodes.len() as i64;
-    for &v in &arrivals.list {
+    let sums = &arrivals.0;
+    for &v in &sums.list {
         let vk = v as usize;
         let entity = topology.entities[vk];
-        let strength = arrivals.strength[vk];
+        let strength = sums.strength[vk];
         let was_active = snapshot.slot_of[vk] != u32::MAX;
-        if settings.inhibition == Inhibition::AfterAccumulation && strength <= 0.0 {
+        if inhibition_deactivates(inhibition, strength) {
             if was_active {
                 commands.entity(entity).remove::<Activation>();
                 active -= 1;
@@ -250,8 +212,8 @@ pub fn apply_arrivals(
         }
         let mut phase: IndexVec = Default::default();
         let mut magnitude: IndexVec = Default::default();
-        phase[..dim].copy_from_slice(&arrivals.phase[vk * dim..(vk + 1) * dim]);
-        magnitude[..dim].copy_from_slice(&arrivals.magnitude[vk * dim..(vk + 1) * dim]);
+        phase[..dim].copy_from_slice(&sums.phase[vk * dim..(vk + 1) * dim]);
+        magnitude[..dim].copy_from_slice(&sums.magnitude[vk * dim..(vk + 1) * dim]);
         let new = Activation {
             phase,
             magnitude,

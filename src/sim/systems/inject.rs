@@ -3,11 +3,9 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::sim::components::{Activation, IndexVec, Magnitude, Node, Phase, Signal};
-use crate::sim::resources::{
-    CurrentSample, ForwardSettings, LookupTables, LoopState, NodeParams, RadiationCache, Stage,
-    StageClock, Topology,
-};
+use super::Ctx;
+use crate::sim::components::{Activation, IndexVec, InputNode, Magnitude, Node, Phase, Signal};
+use crate::sim::resources::{CurrentSample, LoopState, NodeParams, RadiationCache};
 
 /// Nodes whose phase or magnitude parameters changed since the system last ran.
 type ParamsChanged = Or<(Changed<Phase>, Changed<Magnitude>)>;
@@ -22,17 +20,15 @@ pub fn sync_params(
     mut changed: Query<(&Node, &Phase, &Magnitude, &mut Signal), ParamsChanged>,
     mut params: ResMut<NodeParams>,
     mut cache: ResMut<RadiationCache>,
-    tables: Res<LookupTables>,
-    settings: Res<ForwardSettings>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Inject, "inject::sync_params");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let (dim, tables) = (ctx.settings.dim, &ctx.tables.0);
     let mut phases_changed = false;
     for (node, phase, magnitude, mut signal) in &mut changed {
         let (p, m) = (&phase.0[..dim], &magnitude.0[..dim]);
-        phases_changed |= params.write_node(&tables.0, node.index as usize, p, m);
-        tables.0.signal_vec(p, m, &mut signal.0[..dim]);
+        phases_changed |= params.write_node(tables, node.index as usize, p, m);
+        tables.signal_vec(p, m, &mut signal.0[..dim]);
     }
     if phases_changed {
         cache.version += 1;
@@ -45,36 +41,39 @@ pub fn reset_sample(
     active: Query<Entity, With<Activation>>,
     mut commands: Commands,
     mut state: ResMut<LoopState>,
-    settings: Res<ForwardSettings>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Inject, "inject::reset_sample");
+    let _t = ctx.time();
     for entity in &active {
         commands.entity(entity).remove::<Activation>();
     }
     *state = LoopState {
-        tau: settings.min_strength,
+        tau: ctx.settings.min_strength,
         ..LoopState::default()
     };
 }
 
-/// Activates every input node with its encoded (φ, μ) and σ = 1.0 (parameters not added).
+/// Activates every input node with its encoded (φ, μ) and σ = 1.0 (parameters not added):
+/// input slot k takes entry k of the encoding (`[slot][dim]`).
 pub fn inject(
     sample: Res<CurrentSample>,
-    topology: Res<Topology>,
-    settings: Res<ForwardSettings>,
+    inputs: Query<(&InputNode, Entity)>,
     mut commands: Commands,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Inject, "inject::inject");
-    let dim = settings.dim;
-    let inputs = sample.phase.len() / dim;
-    for k in 0..inputs {
+    let _t = ctx.time();
+    let dim = ctx.settings.dim;
+    let encoded = sample.phase.len() / dim;
+    for (input, entity) in &inputs {
+        let k = input.slot as usize;
+        if k >= encoded {
+            continue;
+        }
         let mut phase: IndexVec = Default::default();
         let mut magnitude: IndexVec = Default::default();
         phase[..dim].copy_from_slice(&sample.phase[k * dim..(k + 1) * dim]);
         magnitude[..dim].copy_from_slice(&sample.magnitude[k * dim..(k + 1) * dim]);
-        commands.entity(topology.entities[k]).insert(Activation {
+        commands.entity(entity).insert(Activation {
             phase,
             magnitude,
             strength: 1.0,

@@ -2,24 +2,52 @@
 //! through the multi-level cache (SPEC 5).
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 
+use super::Ctx;
 use crate::radiation::cache::Lookup;
 use crate::radiation::{self as kernel, Scratch, Source};
 use crate::sim::components::{Activation, Node};
 use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, ForwardSettings, LookupTables, NodeParams, RadiationCache, RadiationTargets,
-    Stage, StageClock, Topology, Workers,
+    ActiveSnapshot, ForwardSettings, NodeParams, RadiationCache, RadiationTargets, Topology,
+    Workers,
 };
+
+/// What the radiation kernel reads besides the tables: the active sources, the parameters of
+/// every candidate, and the static successors each source excludes.
+#[derive(SystemParam)]
+pub struct RadiationInputs<'w> {
+    /// The active sources of this timestep.
+    pub snapshot: Res<'w, ActiveSnapshot>,
+    /// Every node's parameters and phasors.
+    pub params: Res<'w, NodeParams>,
+    /// The static graph.
+    pub topology: Res<'w, Topology>,
+}
+
+impl RadiationInputs<'_> {
+    /// The kernel's view of these inputs for `k` targets per source.
+    fn kernel<'a>(&'a self, ctx: &'a Ctx, k: usize) -> KernelInputs<'a> {
+        KernelInputs {
+            snapshot: &self.snapshot,
+            params: &self.params,
+            topology: &self.topology,
+            tables: &ctx.tables.0,
+            dim: ctx.settings.dim,
+            k,
+        }
+    }
+}
 
 /// Gathers the active nodes, ascending by index, into the [`ActiveSnapshot`].
 pub fn gather_active(
     active: Query<(&Node, &Activation)>,
     mut snapshot: ResMut<ActiveSnapshot>,
-    settings: Res<ForwardSettings>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Radiation, "radiation::gather_active");
+    let _t = ctx.time();
+    let settings = &ctx.settings;
     let dim = settings.dim;
     let snap = &mut *snapshot;
     let mut listed: Vec<(u32, &Activation)> = active.iter().map(|(n, a)| (n.index, a)).collect();
@@ -128,26 +156,19 @@ fn store(cache: &mut RadiationCache, version: u64, k: usize, targets: &mut Radia
 /// cache lookups in source order, the kernel for the misses in parallel over contiguous runs
 /// (each miss's targets land in its own slots), then the new answers stored in source order.
 /// Nothing depends on the thread count.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a bevy system names each resource it reads"
-)]
 pub fn radiate(
-    snapshot: Res<ActiveSnapshot>,
-    params: Res<NodeParams>,
-    topology: Res<Topology>,
-    tables: Res<LookupTables>,
-    settings: Res<ForwardSettings>,
+    inputs: RadiationInputs,
     mut targets: ResMut<RadiationTargets>,
     mut cache: ResMut<RadiationCache>,
     mut workers: ResMut<Workers>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Radiation, "radiation::radiate");
-    let k = top_k_of(&settings);
+    let _t = ctx.time();
+    let k = top_k_of(&ctx.settings);
     let cache = &mut *cache;
     let version = cache.version;
-    lookup(cache, &snapshot, version, settings.dim, k, &mut targets);
+    let dim = ctx.settings.dim;
+    lookup(cache, &inputs.snapshot, version, dim, k, &mut targets);
     let jobs = cache.misses.len();
     if k == 0 || jobs == 0 {
         return;
@@ -175,17 +196,10 @@ pub fn radiate(
         .zip(parallel::split_by_lengths(miss_counts, &lengths))
         .zip(scratch.iter_mut())
         .collect();
-    let inputs = KernelInputs {
-        snapshot: &snapshot,
-        params: &params,
-        topology: &topology,
-        tables: &tables.0,
-        dim: settings.dim,
-        k,
-    };
+    let kernel = inputs.kernel(&ctx, k);
     let misses = &*misses;
     parallel::run_parts(parts, |(((range, slots), counts), scratch)| {
-        radiate_run(&inputs, &misses[range], slots, counts, scratch)
+        radiate_run(&kernel, &misses[range], slots, counts, scratch)
     });
     store(cache, version, k, &mut targets);
 }
@@ -243,22 +257,15 @@ fn radiate_run(
 /// parts then compute only the misses).
 pub fn lookup_radiation(
     snapshot: Res<ActiveSnapshot>,
-    settings: Res<ForwardSettings>,
     mut targets: ResMut<RadiationTargets>,
     mut cache: ResMut<RadiationCache>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Radiation, "radiation::lookup_radiation");
-    let k = top_k_of(&settings);
+    let _t = ctx.time();
+    let k = top_k_of(&ctx.settings);
     let version = cache.version;
-    lookup(
-        &mut cache,
-        &snapshot,
-        version,
-        settings.dim,
-        k,
-        &mut targets,
-    );
+    let dim = ctx.settings.dim;
+    lookup(&mut cache, &snapshot, version, dim, k, &mut targets);
 }
 
 /// Buffers of the radiation parts under `Granularity::Split`: part i writes only buffer i,
@@ -288,35 +295,17 @@ fn part_range(sources: usize, part: usize, parts: usize) -> std::ops::Range<usiz
 
 /// The system for radiation part `part` of `parts`: exact top-K for its run of the
 /// timestep's misses, on one thread (bevy decides what runs beside it).
-#[expect(
-    clippy::type_complexity,
-    reason = "the parameter list of a bevy system closure"
-)]
 pub fn radiate_part(
     part: usize,
     parts: usize,
-) -> impl FnMut(
-    Res<ActiveSnapshot>,
-    Res<NodeParams>,
-    Res<Topology>,
-    Res<LookupTables>,
-    Res<ForwardSettings>,
-    Res<RadiationCache>,
-    Res<RadiationParts>,
-    Res<StageClock>,
-) + Send
-+ Sync
-+ 'static {
-    move |snapshot: Res<ActiveSnapshot>,
-          params: Res<NodeParams>,
-          topology: Res<Topology>,
-          tables: Res<LookupTables>,
-          settings: Res<ForwardSettings>,
+) -> impl FnMut(RadiationInputs, Res<RadiationCache>, Res<RadiationParts>, Ctx) + Send + Sync + 'static
+{
+    move |inputs: RadiationInputs,
           cache: Res<RadiationCache>,
           buffers: Res<RadiationParts>,
-          clock: Res<StageClock>| {
-        let _t = clock.time_system(Stage::Radiation, "radiation::radiate_part");
-        let k = top_k_of(&settings);
+          ctx: Ctx| {
+        let _t = ctx.time();
+        let k = top_k_of(&ctx.settings);
         let range = part_range(cache.misses.len(), part, parts);
         let mut guard = buffers.parts[part]
             .lock()
@@ -329,34 +318,26 @@ pub fn radiate_part(
         if k == 0 {
             return;
         }
-        let inputs = KernelInputs {
-            snapshot: &snapshot,
-            params: &params,
-            topology: &topology,
-            tables: &tables.0,
-            dim: settings.dim,
-            k,
-        };
         let PartBuffer {
             targets,
             counts,
             scratch,
         } = buffer;
-        radiate_run(&inputs, &cache.misses[range], targets, counts, scratch);
+        let kernel = inputs.kernel(&ctx, k);
+        radiate_run(&kernel, &cache.misses[range], targets, counts, scratch);
     }
 }
 
 /// Concatenates the parts' answers, in part (= source) order, and stores them like
 /// [`radiate`] does.
 pub fn merge_radiation(
-    settings: Res<ForwardSettings>,
     buffers: Res<RadiationParts>,
     mut targets: ResMut<RadiationTargets>,
     mut cache: ResMut<RadiationCache>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Radiation, "radiation::merge_radiation");
-    let k = top_k_of(&settings);
+    let _t = ctx.time();
+    let k = top_k_of(&ctx.settings);
     if k == 0 {
         return;
     }

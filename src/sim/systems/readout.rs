@@ -2,34 +2,30 @@
 
 use bevy_ecs::prelude::*;
 
+use super::Ctx;
 use crate::model::MAX_DIM;
 use crate::model::loss;
 use crate::sim::components::{Activation, OutputNode};
-use crate::sim::resources::{
-    CurrentSample, Encodings, ForwardSettings, LookupTables, Readout, Stage, StageClock,
-};
+use crate::sim::resources::{CurrentSample, Encodings, Readout};
 
 /// Computes so_k for every active output (in output-slot order, so the mean is summed in a
 /// fixed order), the logits, the prediction and the loss. With no active output the sample has
 /// no prediction and no loss.
 pub fn readout(
     outputs: Query<(&OutputNode, &Activation)>,
-    tables: Res<LookupTables>,
     encodings: Res<Encodings>,
     sample: Res<CurrentSample>,
-    settings: Res<ForwardSettings>,
     mut result: ResMut<Readout>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Readout, "readout::readout");
+    let _t = ctx.time();
+    let (settings, tables) = (&ctx.settings, &ctx.tables.0);
     let dim = settings.dim;
     let mut active: Vec<(u32, [f32; MAX_DIM])> = outputs
         .iter()
         .map(|(o, a)| {
             let mut s = [0.0; MAX_DIM];
-            tables
-                .0
-                .signal_vec(&a.phase[..dim], &a.magnitude[..dim], &mut s[..dim]);
+            tables.signal_vec(&a.phase[..dim], &a.magnitude[..dim], &mut s[..dim]);
             (o.slot, s)
         })
         .collect();

@@ -2,16 +2,17 @@
 
 use bevy_ecs::prelude::*;
 
+use super::Ctx;
 use crate::sim::components::{Activation, OutputNode};
-use crate::sim::resources::{LoopState, Stage, StageClock};
+use crate::sim::resources::LoopState;
 
 /// Counts active nodes and active outputs into [`LoopState`].
 pub fn count_active(
     active: Query<Has<OutputNode>, With<Activation>>,
     mut state: ResMut<LoopState>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Termination, "termination::count_active");
+    let _t = ctx.time();
     let mut all = 0;
     let mut outputs = 0;
     for is_output in &active {

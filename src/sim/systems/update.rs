@@ -5,31 +5,24 @@
 
 use bevy_ecs::prelude::*;
 
+use super::Ctx;
 use crate::model::update;
 use crate::sim::components::{Accumulator, Magnitude, Phase};
-use crate::sim::resources::{
-    Credit, ForwardSettings, PendingGradients, Stage, StageClock, Topology, TrainingSettings,
-    UpdateStats,
-};
+use crate::sim::resources::{Credit, PendingGradients, Topology, TrainingSettings, UpdateStats};
 
 /// Applies the credit of the current sample (or, with gradient accumulation, the averaged
 /// credit of the last `steps` samples) to the parameters.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a bevy system names each resource it reads"
-)]
 pub fn apply_updates(
     mut params: Query<(&mut Phase, &mut Magnitude, &mut Accumulator)>,
     topology: Res<Topology>,
     credit: Res<Credit>,
     training: Res<TrainingSettings>,
-    settings: Res<ForwardSettings>,
     mut pending: ResMut<PendingGradients>,
     mut stats: ResMut<UpdateStats>,
-    clock: Res<StageClock>,
+    ctx: Ctx,
 ) {
-    let _t = clock.time_system(Stage::Update, "update::apply_updates");
-    let dim = settings.dim;
+    let _t = ctx.time();
+    let dim = ctx.settings.dim;
     let mut changed = 0u32;
     let mut step = |k: usize, g_phase: &[f32], g_magnitude: &[f32]| {
         let Ok((mut phase, mut magnitude, mut acc)) = params.get_mut(topology.entities[k]) else {
