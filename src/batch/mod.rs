@@ -11,6 +11,7 @@
 //! [`cli`] is the `neurograph batch` command on top of [`run`] (argument checks, progress,
 //! Ctrl-C, the outcome's counts); [`summary`] writes the batch's tables and chart.
 
+mod chart;
 pub mod cli;
 pub mod summary;
 
