@@ -363,6 +363,10 @@ impl Simulation {
     /// Reads out the current sample.
     pub fn finish_sample(&mut self, label: u8) -> SampleOutcome {
         self.end.run(&mut self.world);
+        // `Activation` is inserted and removed every timestep; bevy records each removal until
+        // the trackers are cleared, so without this memory grew with every sample (issue 12,
+        // item 7). Systems' change detection keeps its own ticks and is unaffected.
+        self.world.clear_trackers();
         let state = self.world.resource::<LoopState>();
         let readout = self.world.resource::<Readout>();
         let training = self.world.resource::<CurrentSample>().training;
