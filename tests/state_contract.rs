@@ -32,7 +32,16 @@ fn scene(mode: &str) -> Scene {
             0.0,
         ),
         "dropout" => ("(enabled: true)", "()", 0.1),
+        "phasor" => ("(enabled: true)", "()", 0.0),
         other => panic!("unknown mode {other}"),
+    };
+    let (forward, readout) = if mode == "phasor" {
+        (
+            "(combine: Phasor(weight: Strength), carry: Replace)",
+            "Grouped",
+        )
+    } else {
+        ("()", "Mean")
     };
     let text = format!(
         r#"Scene(
@@ -41,6 +50,8 @@ fn scene(mode: &str) -> Scene {
             architecture: (total_nodes: 120, input_nodes: 24, output_nodes: 10),
             adapter: Mlp(hidden: 32, dropout: {dropout}),
             radiation: {radiation},
+            forward: {forward},
+            loss: (readout: {readout}),
             training: {training},
             data: (source: Synthetic(train: 40, test: 10)),
             schedule: (threads: 1, eval_replicas: 1),
@@ -49,12 +60,13 @@ fn scene(mode: &str) -> Scene {
     scene::parse(&text, "state-contract.ron").unwrap()
 }
 
-const MODES: [&str; 5] = [
+const MODES: [&str; 6] = [
     "no radiation",
     "radiation exact",
     "radiation approximate cache",
     "gradient accumulation",
     "dropout",
+    "phasor",
 ];
 
 /// The uninterrupted run's state bytes after each sample (index s = after s samples).

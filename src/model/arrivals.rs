@@ -74,13 +74,15 @@ pub struct ArrivalSums {
 /// Cells are visited in the order given (emission order), so every target receives its
 /// arrivals in the order SPEC 4 fixes and the float sums never depend on threads. A target that
 /// was active starts from its prior activation, an inactive one from zeros; then, per kept
-/// arrival, φ += φo (mod N), μ += μo (mod M), σ += s. Dropped cells ([`gate_drops`]) are skipped.
+/// arrival, φ += φo (mod N), μ += μo (mod M), σ += s. Dropped cells ([`gate_drops`]) are skipped,
+/// and so are cells into the first `clamped` nodes (the inputs under `carry: Replace`).
 pub fn accumulate_arrivals(
     cells: Cells<'_>,
     prior: Prior<'_>,
     dim: usize,
     (phase_bins, magnitude_bins): (u32, u32),
     inhibition: Inhibition,
+    clamped: u32,
     sums: &mut ArrivalSums,
 ) {
     let n = prior.slot_of.len();
@@ -92,7 +94,7 @@ pub fn accumulate_arrivals(
     sums.strength.resize(n, 0.0);
     for (c, &v) in cells.target.iter().enumerate() {
         let s = cells.strength[c];
-        if gate_drops(inhibition, s) {
+        if v < clamped || gate_drops(inhibition, s) {
             continue;
         }
         let vk = v as usize;
@@ -179,7 +181,7 @@ mod tests {
             magnitude: vec![9; 8],
             strength: vec![9.0; 4],
         };
-        accumulate_arrivals(cells, prior, 2, (8, 5), inhibition, &mut sums);
+        accumulate_arrivals(cells, prior, 2, (8, 5), inhibition, 0, &mut sums);
         sums
     }
 
@@ -232,6 +234,7 @@ mod tests {
             1,
             (4, 4),
             Inhibition::AfterAccumulation,
+            0,
             &mut sums,
         );
         assert_eq!(sums.strength[0], 0.0);

@@ -207,6 +207,81 @@ pub fn signal_backward(
     }
 }
 
+/// Per-node phasor sums of one timestep's kept arrivals (buffers reused across timesteps).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PhasorSums {
+    /// Whether node k received a kept arrival.
+    pub touched: Vec<bool>,
+    /// Touched nodes in first-touch order.
+    pub list: Vec<u32>,
+    /// The sums, `[node][dim]` (meaningful for touched nodes only).
+    pub sums: Vec<PhasorSum>,
+}
+
+/// The sums that stand for an activation `(φ, μ)` of weight 1: `Z = ρ·(cos φ, sin φ)`, `W = 1`
+/// with the coherence `ρ = (1 + ln A[μ]) / 2` that [`read`] maps to the same amplitude. How an
+/// injected input, whose activation is not a sum of arrivals, joins `carry: Accumulate`.
+#[inline]
+pub fn from_activation(t: &Tables, phase: u16, magnitude: u16) -> PhasorSum {
+    let rho = (1.0 + t.amp[magnitude as usize].ln()) / 2.0;
+    PhasorSum {
+        z: rho * Vec2::new(t.cos[phase as usize], t.sin[phase as usize]),
+        w: 1.0,
+    }
+}
+
+/// Accumulates one timestep's kept cells into `out` (SPEC 11 `combine: Phasor`), in the
+/// order given (emission order), so sums never depend on threads. A target starts from
+/// `carry` (its persisted sums, `[node][dim]`) when `carried(v)`, otherwise from zeros; cells
+/// whose target is `clamped` are skipped, and so are those the scene's gate drops
+/// ([`super::arrivals::gate_drops`]).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the cells, the carry and the two per-node rules are plain slices and closures"
+)]
+pub fn accumulate(
+    t: &Tables,
+    kind: Weight,
+    cells: super::arrivals::Cells<'_>,
+    dim: usize,
+    inhibition: crate::scene::Inhibition,
+    carry: &[PhasorSum],
+    carried: impl Fn(usize) -> bool,
+    clamped: impl Fn(usize) -> bool,
+    out: &mut PhasorSums,
+) {
+    let n = carry.len() / dim.max(1);
+    out.touched.clear();
+    out.touched.resize(n, false);
+    out.list.clear();
+    out.sums.resize(n * dim, PhasorSum::default());
+    for (c, &v) in cells.target.iter().enumerate() {
+        let s = cells.strength[c];
+        let vk = v as usize;
+        if clamped(vk) || super::arrivals::gate_drops(inhibition, s) {
+            continue;
+        }
+        let row = vk * dim..(vk + 1) * dim;
+        if !out.touched[vk] {
+            out.touched[vk] = true;
+            out.list.push(v);
+            if carried(vk) {
+                out.sums[row.clone()].copy_from_slice(&carry[row.clone()]);
+            } else {
+                out.sums[row.clone()].fill(PhasorSum::default());
+            }
+        }
+        add_arrival(
+            t,
+            kind,
+            &cells.phase[c * dim..(c + 1) * dim],
+            &cells.magnitude[c * dim..(c + 1) * dim],
+            s,
+            &mut out.sums[row],
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The derivatives are checked against central finite differences of the continuous
@@ -419,5 +494,57 @@ mod tests {
                 gm[d]
             );
         }
+    }
+
+    #[test]
+    fn an_injected_activation_keeps_its_signal_as_a_sum() {
+        let t = Tables::new(N as usize, M as usize);
+        for (p, m) in [(0u16, 0u16), (37, 200), (300, 511), (511, 700), (128, 1023)] {
+            let (rp, rm) = read(from_activation(&t, p, m), N, M).unwrap();
+            assert_eq!(rp, p);
+            // The magnitude may come back as the other index of the same amplitude
+            // (A[μ] = exp(sin x) takes each value twice): compare signals.
+            let (a, b) = (t.amp[m as usize], t.amp[rm as usize]);
+            assert!((a - b).abs() < 0.02 * a, "μ {m} -> {rm}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn accumulate_starts_from_carry_skips_clamped_and_keeps_order() {
+        let t = Tables::new(8, 5);
+        // Three cells: two into node 1 (carried), one into node 0 (clamped).
+        let cells = super::super::arrivals::Cells {
+            target: &[1, 0, 1],
+            phase: &[2, 0, 4],
+            magnitude: &[4, 4, 4],
+            strength: &[1.0, 1.0, 0.5],
+        };
+        let carry = vec![
+            PhasorSum::default(),
+            PhasorSum {
+                z: Vec2::new(0.25, 0.0),
+                w: 2.0,
+            },
+        ];
+        let mut out = PhasorSums::default();
+        accumulate(
+            &t,
+            Weight::Strength,
+            cells,
+            1,
+            crate::scene::Inhibition::Excitatory,
+            &carry,
+            |v| v == 1,
+            |v| v == 0,
+            &mut out,
+        );
+        assert_eq!(out.list, vec![1]);
+        // Z = (0.25, 0) + 1·(cos 90°, sin 90°) + 0.5·(cos 180°, sin 180°) = (−0.25, 1), W = 3.5.
+        let s = out.sums[1];
+        assert!(
+            (s.z.x + 0.25).abs() < 1e-6 && (s.z.y - 1.0).abs() < 1e-6,
+            "{s:?}"
+        );
+        assert_eq!(s.w, 3.5);
     }
 }

@@ -225,6 +225,52 @@ pub struct Forward {
     pub inhibition: Inhibition,
     /// τ adaptation constants.
     pub tau: TauAdaptation,
+    /// How a target combines its arrivals (SPEC 11): `Sum` (SPEC 4) or `Phasor(weight)`.
+    pub combine: Combine,
+    /// Whether activations persist across timesteps (`Accumulate`, SPEC 4) or are recomputed
+    /// from each timestep's arrivals alone (`Replace`, SPEC 11).
+    pub carry: Carry,
+    /// With `carry: Replace`: whether τ adaptation, decay and pruning still run (off by
+    /// default). Ignored with `Accumulate`, where they always run.
+    pub prune: bool,
+}
+
+/// How a target combines its kept arrivals (SPEC 11 `forward.combine`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Combine {
+    /// SPEC 4: phases and magnitudes add mod N and mod M, strengths add.
+    #[default]
+    Sum,
+    /// SPEC 11: per dimension, a weighted 2D phasor sum; phase = its angle, magnitude = its
+    /// coherence.
+    Phasor {
+        /// The weight of an arrival.
+        #[serde(default)]
+        weight: PhasorWeight,
+    },
+}
+
+/// The weight of an arrival in a phasor sum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PhasorWeight {
+    /// `max(s, 0)`, the arrival's strength.
+    #[default]
+    Strength,
+    /// 1 for every arrival.
+    Uniform,
+    /// `A[μo_d]`, the arrival's amplitude per dimension.
+    Magnitude,
+}
+
+/// Whether activations persist across timesteps (SPEC 11 `forward.carry`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Carry {
+    /// SPEC 4: an activation persists and arrivals add to it (with `Phasor`, the sums grow).
+    #[default]
+    Accumulate,
+    /// The activations at t+1 come from the arrivals of t alone; inputs stay clamped.
+    Replace,
 }
 
 impl Default for Forward {
@@ -237,6 +283,9 @@ impl Default for Forward {
             target_active: None,
             inhibition: Inhibition::Excitatory,
             tau: TauAdaptation::default(),
+            combine: Combine::Sum,
+            carry: Carry::Accumulate,
+            prune: false,
         }
     }
 }
@@ -296,6 +345,18 @@ pub struct Loss {
     pub temperature: f32,
     /// Label smoothing ε in [0, 1).
     pub label_smoothing: f32,
+    /// How logits are read from the active outputs (SPEC 6 `Mean`, SPEC 11 `Grouped`).
+    pub readout: ReadoutSetting,
+}
+
+/// How logits are read from the active outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadoutSetting {
+    /// Every active output votes for every class (SPEC 6).
+    #[default]
+    Mean,
+    /// Output k (0-based among the outputs) votes only for class k mod C (SPEC 11).
+    Grouped,
 }
 
 impl Default for Loss {
@@ -303,6 +364,7 @@ impl Default for Loss {
         Loss {
             temperature: 1.0,
             label_smoothing: 0.0,
+            readout: ReadoutSetting::Mean,
         }
     }
 }

@@ -85,6 +85,20 @@ pub(super) fn forward_settings(scene: &Scene, stats: &GraphStats, n: usize) -> F
         top_k: scene.radiation.top_k as usize,
         temperature: scene.loss.temperature,
         label_smoothing: scene.loss.label_smoothing,
+        phasor: match scene.forward.combine {
+            sc::Combine::Sum => None,
+            sc::Combine::Phasor { weight } => Some(match weight {
+                sc::PhasorWeight::Strength => crate::model::phasor::Weight::Strength,
+                sc::PhasorWeight::Uniform => crate::model::phasor::Weight::Uniform,
+                sc::PhasorWeight::Magnitude => crate::model::phasor::Weight::Magnitude,
+            }),
+        },
+        carry: scene.forward.carry,
+        evict: scene.forward.carry == sc::Carry::Accumulate || scene.forward.prune,
+        readout: match scene.loss.readout {
+            sc::ReadoutSetting::Mean => crate::model::readout::Readout::Mean,
+            sc::ReadoutSetting::Grouped => crate::model::readout::Readout::Grouped,
+        },
     }
 }
 

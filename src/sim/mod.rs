@@ -233,6 +233,8 @@ impl Simulation {
             scratch: Vec::new(),
         });
         world.insert_resource(Emissions::default());
+        world.insert_resource(PhasorArrivals::default());
+        world.insert_resource(PhasorCarry(vec![Default::default(); n * dim]));
         let parts = match scene.schedule.granularity {
             sc::Granularity::Stage => 0,
             sc::Granularity::Split { parts } => parts as usize,

@@ -227,6 +227,10 @@ impl Simulation {
         self.world.insert_resource(Arrivals::default());
         self.world.insert_resource(Readout::default());
         self.world.insert_resource(Emissions::default());
+        self.world.insert_resource(PhasorArrivals::default());
+        let cells = self.settings.total_nodes as usize * self.settings.dim;
+        self.world
+            .insert_resource(PhasorCarry(vec![Default::default(); cells]));
         self.world.insert_resource(Credit::default());
         self.world.insert_resource(UpdateStats::default());
         self.world.resource_mut::<Workers>().scratch.clear();

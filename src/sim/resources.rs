@@ -61,6 +61,15 @@ pub struct ForwardSettings {
     pub temperature: f32,
     /// Label smoothing.
     pub label_smoothing: f32,
+    /// `forward.combine`: `None` for `Sum`, the phasor weight for `Phasor`.
+    pub phasor: Option<crate::model::phasor::Weight>,
+    /// `forward.carry`.
+    pub carry: crate::scene::Carry,
+    /// Whether τ adaptation, decay and pruning run (always with `Accumulate`; with `Replace`
+    /// only when `forward.prune`).
+    pub evict: bool,
+    /// `loss.readout`.
+    pub readout: crate::model::readout::Readout,
 }
 
 /// Dense copies of all node parameters, `[node][dim]`, and their phasor matrix: a mirror of
@@ -244,7 +253,22 @@ impl RadiationCache {
 /// Per-node sums of one timestep's kept arrivals, reused across timesteps; written by
 /// `forward::accumulate_arrivals`, read by `forward::apply_arrivals`.
 #[derive(Resource, Default)]
-pub struct Arrivals(pub ArrivalSums);
+pub struct Arrivals(
+    /// The sums (`combine: Sum`).
+    pub ArrivalSums,
+    /// An all-inactive slot map (every entry `u32::MAX`), the prior of `carry: Replace`.
+    pub Vec<u32>,
+);
+
+/// Per-node phasor sums of one timestep's kept arrivals (`forward.combine: Phasor`).
+#[derive(Resource, Default)]
+pub struct PhasorArrivals(pub crate::model::phasor::PhasorSums);
+
+/// The persisted phasor sums of every active node, `[node][dim]` (`combine: Phasor` with
+/// `carry: Accumulate`): written when a node's activation is computed or injected, read as its
+/// starting point while it stays active. Workspace of one sample.
+#[derive(Resource, Default)]
+pub struct PhasorCarry(pub Vec<crate::model::phasor::PhasorSum>);
 
 /// Threads for the parallel parts of systems (see [`crate::sim::parallel`]) and the radiation
 /// kernel's buffers, one per thread.

@@ -171,7 +171,8 @@ pub fn timestep(executor: ExecutorKind, granularity: Granularity) -> Schedule {
             .in_set(Stage::Forward),
         (eviction::adapt_threshold, eviction::evict)
             .chain()
-            .in_set(Stage::Eviction),
+            .in_set(Stage::Eviction)
+            .run_if(eviction::evicts),
         termination::count_active.in_set(Stage::Termination),
     ));
     s

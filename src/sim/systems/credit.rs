@@ -9,8 +9,9 @@ use bevy_ecs::prelude::*;
 use super::Ctx;
 use crate::model::MAX_DIM;
 use crate::model::credit::{chain_to_indices, hidden_credit, output_credit};
+use crate::model::readout::{Readout, logits_backward, loss_gradient};
 use crate::sim::components::{Activation, Node, OutputNode};
-use crate::sim::resources::{Credit, CurrentSample, Encodings, Readout, TrainingSettings};
+use crate::sim::resources::{Credit, CurrentSample, Encodings, TrainingSettings};
 
 /// Run condition: the current sample is a training sample.
 pub fn is_training(sample: Res<CurrentSample>) -> bool {
@@ -22,7 +23,7 @@ pub fn is_training(sample: Res<CurrentSample>) -> bool {
 /// sample gets none.
 pub fn assign_credit(
     active: Query<(&Node, &Activation, Option<&OutputNode>)>,
-    readout: Res<Readout>,
+    readout: Res<crate::sim::resources::Readout>,
     sample: Res<CurrentSample>,
     encodings: Res<Encodings>,
     training: Res<TrainingSettings>,
@@ -75,16 +76,39 @@ pub fn assign_credit(
     c.g.resize(total, 0.0);
     c.delta.resize(encodings.0.classes, 0.0);
     let output_signals: Vec<&[f32]> = c.signals[..split].chunks_exact(dim).collect();
-    output_credit(
-        &output_signals,
-        &encodings.0,
-        &readout.logits,
-        sample.label as usize,
-        settings.temperature,
-        settings.label_smoothing,
-        &mut c.delta,
-        &mut c.g[..split],
-    );
+    if settings.readout == Readout::Grouped {
+        // The exact gradient of the grouped read-out (SPEC 11) with respect to the outputs'
+        // signals; the encodings' gradient is not used (they are fixed here).
+        let slots: Vec<u32> = outputs.iter().map(|&(slot, ..)| slot).collect();
+        loss_gradient(
+            &readout.logits,
+            sample.label as usize,
+            settings.temperature,
+            settings.label_smoothing,
+            &mut c.delta,
+        );
+        let mut g_encodings = vec![0.0f32; encodings.0.signals.len()];
+        logits_backward(
+            Readout::Grouped,
+            &c.signals[..split],
+            &slots,
+            &encodings.0.signals,
+            &c.delta,
+            &mut c.g[..split],
+            &mut g_encodings,
+        );
+    } else {
+        output_credit(
+            &output_signals,
+            &encodings.0,
+            &readout.logits,
+            sample.label as usize,
+            settings.temperature,
+            settings.label_smoothing,
+            &mut c.delta,
+            &mut c.g[..split],
+        );
+    }
     if hidden_on {
         hidden_credit(
             &c.signals[split..],

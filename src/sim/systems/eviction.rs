@@ -8,6 +8,12 @@ use crate::model::eviction::{adapt_tau, decay_and_prune};
 use crate::sim::components::{Activation, OutputNode};
 use crate::sim::resources::LoopState;
 
+/// Run condition: τ adaptation, decay and pruning run (always under `carry: Accumulate`; under
+/// `Replace` only with `forward.prune`).
+pub fn evicts(settings: Res<crate::sim::resources::ForwardSettings>) -> bool {
+    settings.evict
+}
+
 /// Updates τ from the active count after arrivals.
 pub fn adapt_threshold(mut state: ResMut<LoopState>, ctx: Ctx) {
     let _t = ctx.time();

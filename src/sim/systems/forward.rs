@@ -9,10 +9,12 @@ use crate::model;
 use crate::model::arrivals::{Cells, Prior, inhibition_deactivates};
 use crate::model::phase::phase_cell;
 use crate::model::tables::Tables;
+use crate::scene::Carry;
 use crate::sim::components::{Activation, IndexVec};
 use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, Arrivals, Emissions, LoopState, NodeParams, RadiationTargets, Topology, Workers,
+    ActiveSnapshot, Arrivals, Emissions, LoopState, NodeParams, PhasorArrivals, PhasorCarry,
+    RadiationTargets, Topology, Workers,
 };
 
 /// Computes the phase cell of every (source, target) pair of this timestep into
@@ -149,25 +151,61 @@ fn emit_run(dim: usize, inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
     }
 }
 
-/// Accumulates all kept arrivals of this timestep into [`Arrivals`]
-/// ([`model::arrivals::accumulate_arrivals`]): cells in emission order, each target starting
-/// from its snapshot state or from zeros.
+/// Accumulates all kept arrivals of this timestep: into [`Arrivals`] with `combine: Sum`
+/// ([`model::arrivals::accumulate_arrivals`]: cells in emission order, each target starting from
+/// its snapshot state, or from zeros under `carry: Replace`), or into [`PhasorArrivals`] with
+/// `combine: Phasor` ([`model::phasor::accumulate`]: each target starting from its carried sums
+/// while it stays active under `Accumulate`, from zeros otherwise). Under `Replace` the inputs
+/// are clamped: arrivals into them are skipped.
 pub fn accumulate_arrivals(
     snapshot: Res<ActiveSnapshot>,
     emissions: Res<Emissions>,
     mut arrivals: ResMut<Arrivals>,
+    mut phasors: ResMut<PhasorArrivals>,
+    carry: Res<PhasorCarry>,
+    topology: Res<Topology>,
     ctx: Ctx,
 ) {
     let _t = ctx.time();
     let settings = &ctx.settings;
+    let replace = settings.carry == Carry::Replace;
+    let clamped = if replace {
+        topology.graph.roles.inputs
+    } else {
+        0
+    };
     let cells = Cells {
         target: &emissions.target,
         phase: &emissions.phase,
         magnitude: &emissions.magnitude,
         strength: &emissions.strength,
     };
+    if let Some(weight) = settings.phasor {
+        let slot_of = &snapshot.slot_of;
+        model::phasor::accumulate(
+            &ctx.tables.0,
+            weight,
+            cells,
+            settings.dim,
+            settings.inhibition,
+            &carry.0,
+            |v| !replace && slot_of[v] != u32::MAX,
+            |v| (v as u32) < clamped,
+            &mut phasors.0,
+        );
+        return;
+    }
+    let arrivals = &mut *arrivals;
+    let slot_of: &[u32] = if replace {
+        // Under `Replace` every target starts from zeros: a prior in which no node is active.
+        arrivals.1.clear();
+        arrivals.1.resize(snapshot.slot_of.len(), u32::MAX);
+        &arrivals.1
+    } else {
+        &snapshot.slot_of
+    };
     let prior = Prior {
-        slot_of: &snapshot.slot_of,
+        slot_of,
         phase: &snapshot.phase,
         magnitude: &snapshot.magnitude,
         strength: &snapshot.strength,
@@ -178,15 +216,26 @@ pub fn accumulate_arrivals(
         settings.dim,
         (settings.phase_bins, settings.magnitude_bins),
         settings.inhibition,
+        clamped,
         &mut arrivals.0,
     );
 }
 
 /// Writes the accumulated arrivals into `Activation` components (inserting them on newly
-/// active nodes) and records n, the active count after arrivals. A node the inhibition rule
-/// deactivates ([`model::arrivals::inhibition_deactivates`]) is removed or left inactive.
+/// active nodes) and records n, the active count after arrivals. With `combine: Sum` a node's
+/// activation is its sums and a node the inhibition rule deactivates
+/// ([`model::arrivals::inhibition_deactivates`]) is removed or left inactive; with `Phasor` it
+/// is read from its phasor sums ([`model::phasor::read`]), σ being the mean weight, and the
+/// sums are carried. Under `carry: Replace` an active node that received nothing is deactivated,
+/// except the clamped inputs.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the two kinds of sums, the carry and the ECS writes are each one parameter"
+)]
 pub fn apply_arrivals(
     arrivals: Res<Arrivals>,
+    phasors: Res<PhasorArrivals>,
+    mut carry: ResMut<PhasorCarry>,
     snapshot: Res<ActiveSnapshot>,
     topology: Res<Topology>,
     mut activations: Query<&mut Activation>,
@@ -195,25 +244,48 @@ pub fn apply_arrivals(
     ctx: Ctx,
 ) {
     let _t = ctx.time();
-    let (dim, inhibition) = (ctx.settings.dim, ctx.settings.inhibition);
+    let settings = &ctx.settings;
+    let (dim, inhibition) = (settings.dim, settings.inhibition);
     let mut active = snapshot.nodes.len() as i64;
-    let sums = &arrivals.0;
-    for &v in &sums.list {
+    let (list, touched) = match settings.phasor {
+        Some(_) => (&phasors.0.list, &phasors.0.touched),
+        None => (&arrivals.0.list, &arrivals.0.touched),
+    };
+    for &v in list {
         let vk = v as usize;
         let entity = topology.entities[vk];
-        let strength = sums.strength[vk];
         let was_active = snapshot.slot_of[vk] != u32::MAX;
-        if inhibition_deactivates(inhibition, strength) {
+        let mut phase: IndexVec = Default::default();
+        let mut magnitude: IndexVec = Default::default();
+        let strength = match settings.phasor {
+            None => {
+                let sums = &arrivals.0;
+                phase[..dim].copy_from_slice(&sums.phase[vk * dim..(vk + 1) * dim]);
+                magnitude[..dim].copy_from_slice(&sums.magnitude[vk * dim..(vk + 1) * dim]);
+                Some(sums.strength[vk]).filter(|&s| !inhibition_deactivates(inhibition, s))
+            }
+            Some(_) => {
+                let row = &phasors.0.sums[vk * dim..(vk + 1) * dim];
+                carry.0[vk * dim..(vk + 1) * dim].copy_from_slice(row);
+                let mut weight = 0.0f32;
+                let mut readable = true;
+                for (d, &sum) in row.iter().enumerate() {
+                    match model::phasor::read(sum, settings.phase_bins, settings.magnitude_bins) {
+                        Some((p, m)) => (phase[d], magnitude[d]) = (p, m),
+                        None => readable = false,
+                    }
+                    weight += sum.w;
+                }
+                readable.then_some(weight / dim as f32)
+            }
+        };
+        let Some(strength) = strength else {
             if was_active {
                 commands.entity(entity).remove::<Activation>();
                 active -= 1;
             }
             continue;
-        }
-        let mut phase: IndexVec = Default::default();
-        let mut magnitude: IndexVec = Default::default();
-        phase[..dim].copy_from_slice(&sums.phase[vk * dim..(vk + 1) * dim]);
-        magnitude[..dim].copy_from_slice(&sums.magnitude[vk * dim..(vk + 1) * dim]);
+        };
         let new = Activation {
             phase,
             magnitude,
@@ -224,6 +296,17 @@ pub fn apply_arrivals(
             Err(_) => {
                 commands.entity(entity).insert(new);
                 active += 1;
+            }
+        }
+    }
+    if settings.carry == Carry::Replace {
+        let inputs = topology.graph.roles.inputs;
+        for &u in &snapshot.nodes {
+            if u >= inputs && !touched[u as usize] {
+                commands
+                    .entity(topology.entities[u as usize])
+                    .remove::<Activation>();
+                active -= 1;
             }
         }
     }

@@ -4,8 +4,9 @@
 use bevy_ecs::prelude::*;
 
 use super::Ctx;
+use crate::scene::Carry;
 use crate::sim::components::{Activation, IndexVec, InputNode, Magnitude, Node, Phase, Signal};
-use crate::sim::resources::{CurrentSample, LoopState, NodeParams, RadiationCache};
+use crate::sim::resources::{CurrentSample, LoopState, NodeParams, PhasorCarry, RadiationCache};
 
 /// Nodes whose phase or magnitude parameters changed since the system last ran.
 type ParamsChanged = Or<(Changed<Phase>, Changed<Magnitude>)>;
@@ -55,14 +56,20 @@ pub fn reset_sample(
 
 /// Activates every input node with its encoded (φ, μ) and σ = 1.0 (parameters not added):
 /// input slot k takes entry k of the encoding (`[slot][dim]`).
+///
+/// With `combine: Phasor` and `carry: Accumulate` each input's carried sums are set to the
+/// sums that stand for its activation ([`crate::model::phasor::from_activation`]), so arrivals
+/// add to it as they add to any active node.
 pub fn inject(
     sample: Res<CurrentSample>,
     inputs: Query<(&InputNode, Entity)>,
+    mut carry: ResMut<PhasorCarry>,
     mut commands: Commands,
     ctx: Ctx,
 ) {
     let _t = ctx.time();
     let dim = ctx.settings.dim;
+    let carried = ctx.settings.phasor.is_some() && ctx.settings.carry == Carry::Accumulate;
     let encoded = sample.phase.len() / dim;
     for (input, entity) in &inputs {
         let k = input.slot as usize;
@@ -73,6 +80,12 @@ pub fn inject(
         let mut magnitude: IndexVec = Default::default();
         phase[..dim].copy_from_slice(&sample.phase[k * dim..(k + 1) * dim]);
         magnitude[..dim].copy_from_slice(&sample.magnitude[k * dim..(k + 1) * dim]);
+        if carried {
+            for d in 0..dim {
+                carry.0[k * dim + d] =
+                    crate::model::phasor::from_activation(&ctx.tables.0, phase[d], magnitude[d]);
+            }
+        }
         commands.entity(entity).insert(Activation {
             phase,
             magnitude,

@@ -37,10 +37,17 @@ pub fn readout(
         result.loss = None;
         return;
     }
-    let signals: Vec<&[f32]> = active.iter().map(|(_, s)| &s[..dim]).collect();
+    let signals: Vec<f32> = active.iter().flat_map(|(_, s)| s[..dim].to_vec()).collect();
+    let slots: Vec<u32> = active.iter().map(|&(slot, _)| slot).collect();
     let classes = encodings.0.classes;
     result.logits.resize(classes, 0.0);
-    loss::logits(&signals, &encodings.0, &mut result.logits);
+    crate::model::readout::logits(
+        settings.readout,
+        &signals,
+        &slots,
+        &encodings.0.signals,
+        &mut result.logits,
+    );
     result.prediction = Some(loss::predict(&result.logits) as u8);
     result.loss = Some(loss::cross_entropy(
         &result.logits,
