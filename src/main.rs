@@ -59,12 +59,14 @@ enum Command {
     Bench {
         #[command(flatten)]
         scene: SceneArgs,
-        /// Timed forward passes (test split, cycled).
-        #[arg(long, default_value_t = 500)]
-        samples: usize,
-        /// Untimed warm-up passes.
-        #[arg(long, default_value_t = 20)]
-        warmup: usize,
+        /// Timed forward passes (test split, cycled), 1 ..= 10 000 000.
+        #[arg(long, default_value_t = 500,
+              value_parser = clap::value_parser!(u64).range(1..=run::MAX_BENCH_SAMPLES as u64))]
+        samples: u64,
+        /// Untimed warm-up passes, 0 ..= 10 000 000.
+        #[arg(long, default_value_t = 20,
+              value_parser = clap::value_parser!(u64).range(0..=run::MAX_BENCH_SAMPLES as u64))]
+        warmup: u64,
         /// `forward`: evaluation passes on the test split; `train`: online training samples
         /// (forward, credit, update) on the training split.
         #[arg(long, value_enum, default_value = "forward")]
@@ -221,9 +223,7 @@ fn real_main() -> Result<ExitCode> {
             no_timing,
             json,
         } => {
-            if samples == 0 {
-                bail!("--samples must be at least 1");
-            }
+            let (samples, warmup) = (samples as usize, warmup as usize);
             let scene = scene.load()?;
             let report = match mode {
                 BenchMode::Forward => run::bench(&scene, samples, warmup, json, !no_timing)?,

@@ -179,3 +179,15 @@ fn run_reports_radiation_cache_statistics_and_inspect_prints_them() {
     ]);
     assert!(!ok && err.contains("cannot read"), "{err}");
 }
+
+/// Regression (issue 12, item 9): `bench --samples 18446744073709551615` panicked (capacity
+/// overflow) and `--samples 100000000000` tried to allocate 800 GB up front.
+#[test]
+fn issue_12_bench_sample_counts_are_bounded() {
+    for samples in ["18446744073709551615", "100000000000", "0"] {
+        let (ok, _, err) = neurograph(&["bench", "scenes/quickstart.ron", "--samples", samples]);
+        assert!(!ok, "--samples {samples} must be refused");
+        assert!(err.contains("is not in 1..=10000000"), "{samples}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -150,3 +150,36 @@ fn training_writes_reports() {
     assert_eq!(lines.lines().count(), 2);
     let _ = Split::Test;
 }
+
+/// Regression (issue 12, item 10): an empty test split reported "accuracy 0.0000" with exit 0,
+/// and batch aggregates averaged it in as 0%.
+#[test]
+fn issue_12_evaluating_an_empty_split_is_refused() {
+    use neurograph::data::{ImageSet, write_images, write_labels};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("digits");
+    std::fs::create_dir_all(&data).unwrap();
+    let train = neurograph::data::synthetic(3, 20, 1).train;
+    let empty = ImageSet {
+        rows: 28,
+        cols: 28,
+        images: Vec::new(),
+        labels: Vec::new(),
+    };
+    write_images(&data.join("train-images-idx3-ubyte"), &train).unwrap();
+    write_labels(&data.join("train-labels-idx1-ubyte"), &train).unwrap();
+    write_images(&data.join("t10k-images-idx3-ubyte"), &empty).unwrap();
+    write_labels(&data.join("t10k-labels-idx1-ubyte"), &empty).unwrap();
+    let text = format!(
+        r#"Scene(
+            architecture: (total_nodes: 60, input_nodes: 12, output_nodes: 10),
+            data: (source: Idx(dir: {:?})),
+            schedule: (threads: 1, eval_replicas: 1),
+            script: [Evaluate(split: Test)],
+        )"#,
+        data.display().to_string()
+    );
+    let scene = scene::parse(&text, "empty-test.ron").unwrap();
+    let err = run_err(&scene, &dir.path().join("run"));
+    assert!(err.contains("the test split is empty"), "{err}");
+}

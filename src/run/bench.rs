@@ -79,6 +79,24 @@ pub struct BenchReport {
     pub radiation: RadiationReport,
 }
 
+/// The most timed or warm-up samples a bench takes (its sample list is allocated up front).
+pub const MAX_BENCH_SAMPLES: usize = 10_000_000;
+
+/// Refuses sample counts a bench cannot hold.
+fn check_counts(samples: usize, warmup: usize) -> Result<(), RunError> {
+    if samples == 0 || samples > MAX_BENCH_SAMPLES || warmup > MAX_BENCH_SAMPLES {
+        return Err(RunError::Step {
+            index: 0,
+            step: "bench".into(),
+            message: format!(
+                "samples must be between 1 and {MAX_BENCH_SAMPLES} and warm-up at most \
+                 {MAX_BENCH_SAMPLES} (got {samples} and {warmup})"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// What one bench measured over its timed samples; [`BenchReport::new`] adds the rest.
 struct Measurement {
     mode: BenchMode,
@@ -146,6 +164,7 @@ pub fn bench(
     quiet: bool,
     timing: bool,
 ) -> Result<BenchReport, RunError> {
+    check_counts(samples, warmup)?;
     let mut runner = Runner::new(scene, true)?;
     let distinct = runner.data.test.len().min(samples.max(1));
     if distinct == 0 {
@@ -207,6 +226,7 @@ pub fn bench_training(
     quiet: bool,
     timing: bool,
 ) -> Result<BenchReport, RunError> {
+    check_counts(samples, warmup)?;
     let mut runner = Runner::new(scene, true)?;
     let n = runner.data.train.len();
     if n == 0 {

@@ -22,7 +22,7 @@ mod time;
 mod train;
 
 pub(crate) use crate::state::Tally;
-pub use bench::{BenchMode, BenchReport, bench, bench_training};
+pub use bench::{BenchMode, BenchReport, MAX_BENCH_SAMPLES, bench, bench_training};
 pub use progress::progress_bar;
 pub use report::{
     CacheSettingsReport, Evaluation, RadiationReport, RunReport, executor_name, split_name,

@@ -312,6 +312,15 @@ impl Runner {
                 split_name(split)
             ));
         }
+        if n == 0 {
+            // An accuracy over no samples would be a fake 0% (and batch aggregates would
+            // average it in).
+            return Err(format!(
+                "the {} split is empty, so there is nothing to evaluate (check the dataset \
+                 and data.test_limit / data.train_limit)",
+                split_name(split)
+            ));
+        }
         let bar = progress_bar(
             n as u64,
             &format!("evaluate {}", split_name(split)),

@@ -1286,3 +1286,33 @@ fn memory_estimate_counts_update_accumulators() {
         estimate.total + 1000 * 5 * 2 * 4
     );
 }
+
+/// Regression (issue 12, item 6): `Split(parts: 0)` panicked with an index out of bounds in the
+/// radiation system, `Split(parts: 100000)` grew to 22 GB; the documented ranges were never
+/// checked.
+#[test]
+fn issue_12_schedule_parts_and_batch_size_are_range_checked() {
+    for (field, message) in [
+        (
+            "granularity: Split(parts: 0)",
+            "schedule.granularity.parts = 0: must be between 1 and 64",
+        ),
+        (
+            "granularity: Split(parts: 100000)",
+            "schedule.granularity.parts = 100000: must be between 1 and 64",
+        ),
+        (
+            "batch_size: 0",
+            "schedule.batch_size = 0: must be between 1 and 100000",
+        ),
+    ] {
+        let text = format!("Scene(schedule: ({field}))");
+        let err = parse(&text, ORIGIN).unwrap_err().to_string();
+        assert!(err.contains(message), "{field}: {err}");
+    }
+    parse(
+        "Scene(schedule: (granularity: Split(parts: 64), batch_size: 100000))",
+        ORIGIN,
+    )
+    .unwrap();
+}

@@ -242,6 +242,15 @@ impl Checker {
         self.encodings(s);
         self.data(&s.data);
         self.int("schedule.threads", s.schedule.threads.into(), 0, 256);
+        if let Granularity::Split { parts } = s.schedule.granularity {
+            self.int("schedule.granularity.parts", parts.into(), 1, 64);
+        }
+        self.int(
+            "schedule.batch_size",
+            s.schedule.batch_size.into(),
+            1,
+            100_000,
+        );
         self.int(
             "schedule.eval_replicas",
             s.schedule.eval_replicas.into(),
