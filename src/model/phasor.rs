@@ -125,25 +125,35 @@ pub fn read_backward(
     (g_z, g_w)
 }
 
+/// One arrival's phase cell: its indices φo and μo (D values each) and its strength s.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival<'a> {
+    /// φo.
+    pub phase: &'a [u16],
+    /// μo.
+    pub magnitude: &'a [u16],
+    /// s.
+    pub strength: f32,
+}
+
 /// The backward of [`add_arrival`] for one arrival: from the gradients of the sums it was
 /// added to (`g_z`, `g_w`, per dimension) to the gradients of its phase-cell indices φo and μo
 /// (per bin, added to `g_phase` and `g_magnitude`) and of its strength `s` (returned; only
 /// [`Weight::Strength`] depends on it, and only where `s > 0`).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one arrival's indices, its strength and the sums' gradients, each a plain slice"
-)]
 #[inline]
 pub fn add_arrival_backward(
     t: &Tables,
     kind: Weight,
-    phase: &[u16],
-    magnitude: &[u16],
-    s: f32,
+    arrival: Arrival<'_>,
     g_sums: &[(Vec2, f32)],
     g_phase: &mut [f32],
     g_magnitude: &mut [f32],
 ) -> f32 {
+    let Arrival {
+        phase,
+        magnitude,
+        strength: s,
+    } = arrival;
     let dphi = std::f32::consts::TAU / t.phase_bins as f32;
     let dmu = std::f32::consts::TAU / (t.magnitude_bins - 1) as f32;
     let mut g_s = 0.0;
@@ -230,26 +240,32 @@ pub fn from_activation(t: &Tables, phase: u16, magnitude: u16) -> PhasorSum {
     }
 }
 
+/// Where a timestep's targets start from.
+#[derive(Clone, Copy, Debug)]
+pub struct Start<'a> {
+    /// Every node's persisted sums, `[node][dim]`.
+    pub carry: &'a [PhasorSum],
+    /// `Some(slot_of)` under `carry: Accumulate`: a node active before the timestep
+    /// (`slot_of[v] != u32::MAX`) starts from its carried sums. `None`: all start from zeros.
+    pub carried: Option<&'a [u32]>,
+    /// Arrivals into the first `clamped` nodes are skipped (the inputs under `Replace`).
+    pub clamped: u32,
+}
+
 /// Accumulates one timestep's kept cells into `out` (SPEC 11 `combine: Phasor`), in the
-/// order given (emission order), so sums never depend on threads. A target starts from
-/// `carry` (its persisted sums, `[node][dim]`) when `carried(v)`, otherwise from zeros; cells
-/// whose target is `clamped` are skipped, and so are those the scene's gate drops
-/// ([`super::arrivals::gate_drops`]).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the cells, the carry and the two per-node rules are plain slices and closures"
-)]
+/// order given (emission order), so sums never depend on threads. Targets start as `start`
+/// says; cells the scene's gate drops ([`super::arrivals::gate_drops`]) are skipped.
 pub fn accumulate(
     t: &Tables,
     kind: Weight,
     cells: super::arrivals::Cells<'_>,
     dim: usize,
     inhibition: crate::scene::Inhibition,
-    carry: &[PhasorSum],
-    carried: impl Fn(usize) -> bool,
-    clamped: impl Fn(usize) -> bool,
+    start: Start<'_>,
     out: &mut PhasorSums,
 ) {
+    let carry = start.carry;
+    let carried = |v: usize| start.carried.is_some_and(|slots| slots[v] != u32::MAX);
     let n = carry.len() / dim.max(1);
     out.touched.clear();
     out.touched.resize(n, false);
@@ -258,7 +274,7 @@ pub fn accumulate(
     for (c, &v) in cells.target.iter().enumerate() {
         let s = cells.strength[c];
         let vk = v as usize;
-        if clamped(vk) || super::arrivals::gate_drops(inhibition, s) {
+        if v < start.clamped || super::arrivals::gate_drops(inhibition, s) {
             continue;
         }
         let row = vk * dim..(vk + 1) * dim;
@@ -360,7 +376,12 @@ mod tests {
             .zip(&strengths)
             .map(|((p, m), &s)| {
                 let (mut gp, mut gm) = (vec![0.0; dim], vec![0.0; dim]);
-                let g_s = add_arrival_backward(t, kind, p, m, s, &g_sums, &mut gp, &mut gm);
+                let arrival = Arrival {
+                    phase: p,
+                    magnitude: m,
+                    strength: s,
+                };
+                let g_s = add_arrival_backward(t, kind, arrival, &g_sums, &mut gp, &mut gm);
                 strength_backward(t, p, m, g_s, &mut gp, &mut gm);
                 (gp, gm)
             })
@@ -533,9 +554,11 @@ mod tests {
             cells,
             1,
             crate::scene::Inhibition::Excitatory,
-            &carry,
-            |v| v == 1,
-            |v| v == 0,
+            Start {
+                carry: &carry,
+                carried: Some(&[u32::MAX, 0]),
+                clamped: 1,
+            },
             &mut out,
         );
         assert_eq!(out.list, vec![1]);

@@ -181,16 +181,18 @@ pub fn accumulate_arrivals(
         strength: &emissions.strength,
     };
     if let Some(weight) = settings.phasor {
-        let slot_of = &snapshot.slot_of;
+        let start = model::phasor::Start {
+            carry: &carry.0,
+            carried: (!replace).then_some(&snapshot.slot_of[..]),
+            clamped,
+        };
         model::phasor::accumulate(
             &ctx.tables.0,
             weight,
             cells,
             settings.dim,
             settings.inhibition,
-            &carry.0,
-            |v| !replace && slot_of[v] != u32::MAX,
-            |v| (v as u32) < clamped,
+            start,
             &mut phasors.0,
         );
         return;
@@ -221,6 +223,14 @@ pub fn accumulate_arrivals(
     );
 }
 
+/// The sums a timestep's arrivals left, of either kind, and the phasor carry they update.
+#[derive(bevy_ecs::system::SystemParam)]
+pub struct TimestepSums<'w> {
+    arrivals: Res<'w, Arrivals>,
+    phasors: Res<'w, PhasorArrivals>,
+    carry: ResMut<'w, PhasorCarry>,
+}
+
 /// Writes the accumulated arrivals into `Activation` components (inserting them on newly
 /// active nodes) and records n, the active count after arrivals. With `combine: Sum` a node's
 /// activation is its sums and a node the inhibition rule deactivates
@@ -228,14 +238,8 @@ pub fn accumulate_arrivals(
 /// is read from its phasor sums ([`model::phasor::read`]), σ being the mean weight, and the
 /// sums are carried. Under `carry: Replace` an active node that received nothing is deactivated,
 /// except the clamped inputs.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the two kinds of sums, the carry and the ECS writes are each one parameter"
-)]
 pub fn apply_arrivals(
-    arrivals: Res<Arrivals>,
-    phasors: Res<PhasorArrivals>,
-    mut carry: ResMut<PhasorCarry>,
+    sums: TimestepSums,
     snapshot: Res<ActiveSnapshot>,
     topology: Res<Topology>,
     mut activations: Query<&mut Activation>,
@@ -244,6 +248,11 @@ pub fn apply_arrivals(
     ctx: Ctx,
 ) {
     let _t = ctx.time();
+    let TimestepSums {
+        arrivals,
+        phasors,
+        mut carry,
+    } = sums;
     let settings = &ctx.settings;
     let (dim, inhibition) = (settings.dim, settings.inhibition);
     let mut active = snapshot.nodes.len() as i64;
