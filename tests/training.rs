@@ -183,3 +183,18 @@ fn issue_12_evaluating_an_empty_split_is_refused() {
     let err = run_err(&scene, &dir.path().join("run"));
     assert!(err.contains("the test split is empty"), "{err}");
 }
+
+/// Regression (issue 12, smaller items): `samples_per_epoch` larger than the training split was
+/// silently clamped, so a run reported fewer samples per epoch than its scene asked for.
+#[test]
+fn issue_12_samples_per_epoch_beyond_the_split_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_err(
+        &scene("[Train(epochs: 1, samples_per_epoch: 601)]"),
+        dir.path(),
+    );
+    assert!(
+        err.contains("samples_per_epoch = 601 but the training split has 600 samples"),
+        "{err}"
+    );
+}

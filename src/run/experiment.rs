@@ -30,8 +30,10 @@ pub struct SchedulingArgs {
     /// Untimed training samples before each run.
     #[arg(long, default_value_t = 30)]
     pub warmup: usize,
-    /// Runs per configuration (the table shows the median and the spread).
-    #[arg(long, default_value_t = 3)]
+    /// Runs per configuration (the table shows the median and the spread), 1 ..= 1000.
+    #[arg(long, default_value_t = 3,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u16).range(1..=1000), usize::from))]
     pub repetitions: usize,
     /// Also write the report as JSON to this file (atomically).
     #[arg(long, value_name = "FILE")]

@@ -463,6 +463,15 @@ impl Runner {
                     if self.data.train.is_empty() {
                         return Err(fail("the training split is empty".into()));
                     }
+                    let available = self.data.train.len();
+                    if let Some(asked) = samples_per_epoch.filter(|&s| s as usize > available) {
+                        // Silently visiting fewer samples than asked would mislabel the run.
+                        return Err(fail(format!(
+                            "samples_per_epoch = {asked} but the training split has {available} \
+                             samples; ask for at most {available} (or leave it out for the \
+                             whole split)"
+                        )));
+                    }
                     for _ in 0..*epochs {
                         self.train_epoch(*samples_per_epoch);
                         self.write_curves().map_err(|e| {
