@@ -2,60 +2,24 @@
 //! `loss.readout: Grouped`) on the 5-node graph of `tests/forward.rs`, every timestep checked
 //! against values computed by hand, and `Replace` reaching a fixed point after the graph's depth.
 
-use neurograph::graph::{Graph, Roles};
-use neurograph::scene::{
-    self, Adapter, Carry, Combine, Encodings, PhasorWeight, ReadoutSetting, Scene,
-};
+mod common;
+
+use common::{state, tiny_scene, tiny_sim, with_tiny_params};
+use neurograph::scene::{self, Carry, Combine, Inhibition, PhasorWeight, ReadoutSetting};
 use neurograph::sim::Simulation;
 
 const E: f32 = std::f32::consts::E;
 
-/// 5 nodes, D = 1, N = 4 (cos = 1, 0, −1, 0), M = 5 (A = 1, 1/e, 1, e, 1). Edges 0->2, 1->2,
-/// 1->3, 2->4, 3->4; inputs 0, 1; hidden 2, 3; output 4. θ: node 2 (φ 0, μ 0), node 3 (φ 2,
-/// μ 0), node 4 (φ 0, μ 1).
+/// The 5-node graph of `tests/forward.rs` (`common::tiny_sim`) with the SPEC 11 options.
 fn tiny(carry: Carry, decay: f32, readout: ReadoutSetting) -> Simulation {
-    let mut s = Scene::default();
-    s.architecture.total_nodes = 5;
-    s.architecture.input_nodes = 2;
-    s.architecture.output_nodes = 1;
-    s.architecture.vector_dim = 1;
-    s.architecture.classes = 2;
-    s.resolution.phase_bins = 4;
-    s.resolution.magnitude_bins = 5;
-    s.radiation.enabled = false;
-    s.radiation.top_k = 1;
-    s.forward.min_timesteps = Some(2);
-    s.forward.max_timesteps = 10;
-    s.forward.target_active = Some(4);
+    let (mut s, graph) = tiny_scene(Inhibition::Excitatory);
     s.forward.decay = decay;
     s.forward.combine = Combine::Phasor {
         weight: PhasorWeight::Strength,
     };
     s.forward.carry = carry;
     s.loss.readout = readout;
-    s.encodings = Encodings::Explicit {
-        phase: vec![vec![0], vec![2]],
-        magnitude: vec![vec![2], vec![2]],
-    };
-    s.adapter = Adapter::Linear;
-    let roles = Roles {
-        total: 5,
-        inputs: 2,
-        outputs: 1,
-    };
-    let graph = Graph::parse_edge_list(roles, "2 0 1\n3 1\n4 2 3\n", "tiny").unwrap();
-    let mut sim = Simulation::with_graph(&s, graph).unwrap();
-    sim.set_params(2, &[0], &[0]);
-    sim.set_params(3, &[2], &[0]);
-    sim.set_params(4, &[0], &[1]);
-    sim
-}
-
-fn state(sim: &mut Simulation) -> Vec<(u32, u16, u16, f32)> {
-    sim.activations()
-        .into_iter()
-        .map(|(k, a)| (k, a.phase[0], a.magnitude[0], a.strength))
-        .collect()
+    with_tiny_params(Simulation::with_graph(&s, graph).unwrap())
 }
 
 /// A perfectly coherent sum (ρ = 1) is clamped to 2ρ − 1 = 0.999: μ = round(4/2π · (π +
@@ -96,6 +60,16 @@ fn phasor_replace_by_hand() {
         (loss - (1.0f32 + (-2.0f32).exp()).ln()).abs() < 1e-6,
         "{loss}"
     );
+}
+
+#[test]
+fn sum_on_the_same_graph_differs() {
+    // The contrast: with `Sum` (SPEC 4) node 2 adds the two arrivals' indices, μ (3+3) mod 5 = 1,
+    // where the phasor read-out gives the coherent μ 3 (`tests/forward.rs` checks the rest).
+    let mut sim = tiny_sim(Inhibition::Excitatory);
+    sim.begin_sample(&[0, 0], &[3, 3], 0);
+    sim.step();
+    assert_eq!(state(&mut sim), vec![(2, 0, 1, 2.0 * E * 0.6)]);
 }
 
 #[test]
