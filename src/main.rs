@@ -169,7 +169,7 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", run::error_text(&e));
             ExitCode::FAILURE
         }
     }

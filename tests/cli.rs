@@ -191,3 +191,18 @@ fn issue_12_bench_sample_counts_are_bounded() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Regression (issue 12, smaller items): OS errors were printed twice ("No such file or
+/// directory (os error 2): No such file or directory (os error 2)").
+#[test]
+fn issue_12_os_errors_are_printed_once() {
+    let (ok, _, err) = neurograph(&[
+        "inspect",
+        "scenes/quickstart.ron",
+        "--set",
+        "graph=EdgeList(path: \"/nonexistent/edges.txt\")",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("/nonexistent/edges.txt"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}

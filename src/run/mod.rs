@@ -61,3 +61,16 @@ pub struct Runner {
     /// Where reports and relative checkpoint paths go.
     out: Option<report::RunDir>,
 }
+
+/// An error and each of its causes once, as the command line prints it: many messages already
+/// name their source (an OS error, say), and printing the whole chain repeated it.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let causes = e.chain().skip(1).map(|c| c.to_string());
+    causes.fold(e.to_string(), |t, c| {
+        if t.contains(&c) {
+            t
+        } else {
+            format!("{t}: {c}")
+        }
+    })
+}
