@@ -52,6 +52,7 @@ impl Runner {
         self.caches = Default::default();
         self.replicas.clear();
         self.epoch_seconds = 0.0;
+        self.encoding = Default::default();
         self.sim.reset_workspace();
     }
 

@@ -113,6 +113,7 @@ impl Runner {
                 epoch: crate::state::EpochCursor::closed(classes),
             },
             epoch_seconds: 0.0,
+            encoding: Default::default(),
             training: Vec::new(),
             out: None,
         })

@@ -93,18 +93,17 @@ impl Runner {
                 Stream::Dropout.name(),
                 self.state.samples_seen,
             );
+            // Reused buffers: no allocation per training sample.
             let len = self.sim.encoding_len();
-            let (mut phase, mut magnitude) = (vec![0u16; len], vec![0u16; len]);
+            let (phase, magnitude) = &mut self.encoding;
+            phase.resize(len, 0);
+            magnitude.resize(len, 0);
             let encode_started = Instant::now();
-            self.sim.encode_training(
-                self.data.train.image(i),
-                &mut drop_rng,
-                &mut phase,
-                &mut magnitude,
-            );
+            self.sim
+                .encode_training(self.data.train.image(i), &mut drop_rng, phase, magnitude);
             self.sim
                 .add_stage_time(crate::sim::Stage::Inject, encode_started);
-            self.sim.train_encoded(&phase, &magnitude, label)
+            self.sim.train_encoded(phase, magnitude, label)
         } else {
             let (p, m) = self.cached_encoding(Split::Train, i);
             self.sim.train_encoded(&p, &m, label)

@@ -37,7 +37,10 @@ pub fn readout(
         result.loss = None;
         return;
     }
-    let signals: Vec<f32> = active.iter().flat_map(|(_, s)| s[..dim].to_vec()).collect();
+    let signals: Vec<f32> = active
+        .iter()
+        .flat_map(|(_, s)| s[..dim].iter().copied())
+        .collect();
     let slots: Vec<u32> = active.iter().map(|&(slot, _)| slot).collect();
     let classes = encodings.0.classes;
     result.logits.resize(classes, 0.0);
