@@ -365,6 +365,12 @@ mod tests {
                 counts: vec![2],
                 targets: vec![7, 8],
             },
+            shadows: vec![1.5, -0.25, 511.49],
+            moment1: vec![1e-3, 0.0, -2.0],
+            moment2: vec![1e-7, 0.0, 4.0],
+            optimizer_steps: 17,
+            batch_samples: 5,
+            batch_sum: vec![0.5, -0.5, 3.0],
         };
         let ckpt = Checkpoint {
             shape: shape(),

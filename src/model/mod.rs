@@ -13,6 +13,7 @@
 
 pub mod adapter;
 pub mod arrivals;
+pub mod backprop;
 pub mod credit;
 pub mod encodings;
 pub mod eviction;

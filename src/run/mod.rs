@@ -9,6 +9,7 @@
 //! and `time`. This module only drives the simulation and reports on it: the model's math
 //! lives in [`crate::model`], the ECS in [`crate::sim`].
 
+mod batches;
 mod bench;
 pub mod experiment;
 pub mod inspect;
@@ -49,6 +50,10 @@ pub struct Runner {
     scene: Scene,
     sim: Simulation,
     replicas: Vec<Simulation>,
+    /// Batch worlds: run a training batch's samples beside the primary world (workspace).
+    trainers: Vec<Simulation>,
+    /// The chunk's per-sample gradients, reused (workspace).
+    gradients: Vec<Vec<f32>>,
     data: Splits,
     caches: [EncodingCache; 2],
     quiet: bool,

@@ -102,6 +102,8 @@ impl Runner {
             scene: scene.clone(),
             sim,
             replicas: Vec::new(),
+            trainers: Vec::new(),
+            gradients: Vec::new(),
             data,
             caches: Default::default(),
             quiet,

@@ -27,14 +27,16 @@ impl Runner {
         let left = cursor.order.len() - cursor.position as usize;
         let epoch = self.state.epochs_done + 1;
         let bar = progress_bar(left as u64, &format!("train epoch {epoch}"), self.quiet);
+        let mut shown = 0;
         loop {
-            let done = self.train_next();
-            bar.inc(1);
+            let (ran, done) = self.train_step(usize::MAX);
+            bar.inc(ran as u64);
             if let Some(m) = done {
                 bar.finish_and_clear();
                 return m;
             }
-            if self.state.epoch.position % 64 == 0 {
+            if self.state.epoch.position / 64 != shown {
+                shown = self.state.epoch.position / 64;
                 bar.set_message(self.state.epoch.tally.progress_message());
             }
         }
@@ -49,13 +51,27 @@ impl Runner {
         samples_per_epoch: Option<u32>,
     ) -> Vec<EpochMetrics> {
         let mut finished = Vec::new();
-        for _ in 0..samples {
+        let mut left = samples;
+        while left > 0 {
             if !self.state.epoch.is_open() {
                 self.open_epoch(samples_per_epoch);
             }
-            finished.extend(self.train_next());
+            let (ran, done) = self.train_step(left);
+            left -= ran;
+            finished.extend(done);
         }
         finished
+    }
+
+    /// Runs the next sample of the open epoch, or on the batch path up to `limit` samples to
+    /// the end of the open batch ([`Runner::train_chunk`]); when the epoch ended, closes it and
+    /// returns its metrics too.
+    fn train_step(&mut self, limit: usize) -> (usize, Option<EpochMetrics>) {
+        if !self.sim.batched() {
+            return (1, self.train_next());
+        }
+        let (ran, ended) = self.train_chunk(limit);
+        (ran, ended.then(|| self.close_epoch()))
     }
 
     /// Opens an epoch: a fresh permutation of the training split, truncated to
@@ -121,12 +137,17 @@ impl Runner {
         if (cursor.position as usize) < cursor.order.len() {
             return None;
         }
-        let classes = cursor.tally.classes;
+        Some(self.close_epoch())
+    }
+
+    /// Closes the finished epoch: logs and returns its metrics.
+    fn close_epoch(&mut self) -> EpochMetrics {
+        let classes = self.state.epoch.tally.classes;
         let cursor = std::mem::replace(&mut self.state.epoch, EpochCursor::closed(classes));
         self.state.epochs_done += 1;
         let metrics = epoch_metrics(self.state.epochs_done, &cursor, self.epoch_seconds);
         self.training.push(metrics.clone());
-        Some(metrics)
+        metrics
     }
 }
 

@@ -385,6 +385,85 @@ pub struct Training {
     pub hidden_credit_weight: f32,
     /// Average gradients over several samples before stepping (`None` = every sample).
     pub gradient_accumulation: Option<GradientAccumulationSetting>,
+    /// Whether the class-encoding indices are trained like parameters (SPEC 11).
+    pub learn_encodings: bool,
+    /// How credit reaches the parameters: `Local` (SPEC 7) or `Backprop` through the
+    /// sample's recorded arrivals (SPEC 11).
+    pub credit: CreditSetting,
+    /// What turns gradients into index changes (SPEC 11).
+    pub optimizer: OptimizerSetting,
+    /// Samples whose gradients are averaged and applied once (1 = online, SPEC 10).
+    pub batch_size: u32,
+}
+
+/// How credit reaches the parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CreditSetting {
+    /// SPEC 7: output credit and the local hidden credit at each node's activation.
+    #[default]
+    Local,
+    /// SPEC 11: exact reverse-mode differentiation through the recorded arrivals.
+    Backprop,
+}
+
+/// What turns gradients into index changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum OptimizerSetting {
+    /// SPEC 7: the discrete sign rule of `training.update`, with the learning rates
+    /// `learning_rate_phase` and `learning_rate_magnitude`.
+    #[default]
+    SignAccumulator,
+    /// Adam on float shadows of the indices; `lr` in bins, multiplied by `decay` after each
+    /// epoch.
+    Adam {
+        /// Step size in bins.
+        #[serde(default = "default_adam_lr")]
+        lr: f32,
+        /// First-moment decay.
+        #[serde(default = "default_beta1")]
+        beta1: f32,
+        /// Second-moment decay.
+        #[serde(default = "default_beta2")]
+        beta2: f32,
+        /// Added to the root of the second moment.
+        #[serde(default = "default_epsilon")]
+        epsilon: f32,
+        /// Multiplies lr after each epoch.
+        #[serde(default = "default_decay")]
+        decay: f32,
+    },
+    /// SGD with momentum on float shadows; `lr` in bins, multiplied by `decay` after each epoch.
+    Sgd {
+        /// Step size in bins.
+        #[serde(default = "default_sgd_lr")]
+        lr: f32,
+        /// Momentum.
+        #[serde(default)]
+        momentum: f32,
+        /// Multiplies lr after each epoch.
+        #[serde(default = "default_decay")]
+        decay: f32,
+    },
+}
+
+fn default_adam_lr() -> f32 {
+    3.0
+}
+fn default_sgd_lr() -> f32 {
+    100.0
+}
+fn default_beta1() -> f32 {
+    0.9
+}
+fn default_beta2() -> f32 {
+    0.999
+}
+fn default_epsilon() -> f32 {
+    1e-8
+}
+fn default_decay() -> f32 {
+    1.0
 }
 
 impl Default for Training {
@@ -396,6 +475,10 @@ impl Default for Training {
             gradient: GradientSetting::Exact,
             hidden_credit_weight: 1.0,
             gradient_accumulation: None,
+            learn_encodings: false,
+            credit: CreditSetting::Local,
+            optimizer: OptimizerSetting::SignAccumulator,
+            batch_size: 1,
         }
     }
 }
@@ -606,6 +689,11 @@ pub struct Schedule {
     /// thread plus `threads - 1` helpers. Evaluation has no updates, so results are identical
     /// for any value; keep `eval_replicas * threads` at or below the core count.
     pub eval_replicas: u32,
+    /// Independent worlds that run the samples of a training batch at once
+    /// (`training.batch_size` > 1 or a float optimizer), each on its own thread. Parameters are
+    /// fixed within a batch and gradients are summed in sample order, so results are identical
+    /// for any value.
+    pub train_worlds: u32,
     /// How finely the heavy stages are cut into systems.
     pub granularity: Granularity,
     /// Sources per unit of work when a stage splits its sources between its own threads.
@@ -618,6 +706,7 @@ impl Default for Schedule {
             executor: ExecutorKind::Single,
             threads: 0,
             eval_replicas: 1,
+            train_worlds: 1,
             granularity: Granularity::Stage,
             batch_size: 32,
         }

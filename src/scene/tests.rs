@@ -992,7 +992,8 @@ fn set_steps_are_checked_at_load() {
         d.to_string(),
         "scenes/t.ron:5:9: script[3].field = \"training.learning_rate\": no such field \
          `training.learning_rate`; fields of `training` are: learning_rate_phase, \
-         learning_rate_magnitude, update, gradient, hidden_credit_weight, gradient_accumulation"
+         learning_rate_magnitude, update, gradient, hidden_credit_weight, gradient_accumulation, \
+         learn_encodings, credit, optimizer, batch_size"
     );
     // Frozen path.
     let d = one_error(&set_step_scene("architecture.total_nodes", "2000"));

@@ -257,6 +257,12 @@ impl Checker {
             1,
             256,
         );
+        self.int(
+            "schedule.train_worlds",
+            s.schedule.train_worlds.into(),
+            1,
+            256,
+        );
         self.script(&s.script);
     }
 
@@ -302,6 +308,47 @@ impl Checker {
                 1,
                 4096,
             );
+        }
+        self.int("training.batch_size", t.batch_size.into(), 1, 4096);
+        if t.learn_encodings && t.optimizer == OptimizerSetting::SignAccumulator {
+            self.push(
+                "training.learn_encodings",
+                t.learn_encodings,
+                "learned encodings need a float optimizer: set training.optimizer to Adam(..) \
+                 or Sgd(..) (the sign rule keeps no accumulators for encodings)",
+            );
+        }
+        match t.optimizer {
+            OptimizerSetting::SignAccumulator => {}
+            OptimizerSetting::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                decay,
+            } => {
+                self.float("training.optimizer.lr", lr, 0.0, true, 1e6, false);
+                self.float("training.optimizer.beta1", beta1, 0.0, false, 1.0, true);
+                self.float("training.optimizer.beta2", beta2, 0.0, false, 1.0, true);
+                self.float("training.optimizer.epsilon", epsilon, 0.0, true, 1.0, false);
+                self.float("training.optimizer.decay", decay, 0.0, true, 1.0, false);
+            }
+            OptimizerSetting::Sgd {
+                lr,
+                momentum,
+                decay,
+            } => {
+                self.float("training.optimizer.lr", lr, 0.0, true, 1e6, false);
+                self.float(
+                    "training.optimizer.momentum",
+                    momentum,
+                    0.0,
+                    false,
+                    1.0,
+                    true,
+                );
+                self.float("training.optimizer.decay", decay, 0.0, true, 1.0, false);
+            }
         }
     }
 
@@ -458,6 +505,23 @@ impl Checker {
         // An approximate cache answers from whatever an earlier lookup stored, so results
         // depend on the order samples meet it; replicas would split that order.
         let approximate = c.quantization > 1 || c.max_staleness > 0;
+        if c.enabled && approximate && s.schedule.train_worlds > 1 {
+            self.push_related(
+                "radiation.cache.enabled",
+                c.enabled,
+                format!(
+                    "the cache is approximate (quantization {}, max_staleness {}; exact is 1 \
+                     and 0), so its answers depend on the order of lookups and it needs \
+                     schedule.train_worlds = 1 (it is {})",
+                    c.quantization, c.max_staleness, s.schedule.train_worlds
+                ),
+                &[
+                    "radiation.cache.quantization",
+                    "radiation.cache.max_staleness",
+                    "schedule.train_worlds",
+                ],
+            );
+        }
         if c.enabled && approximate && s.schedule.eval_replicas > 1 {
             self.push_related(
                 "radiation.cache.enabled",

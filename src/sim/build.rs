@@ -104,6 +104,7 @@ pub(super) fn forward_settings(scene: &Scene, stats: &GraphStats, n: usize) -> F
 
 pub(super) fn training_settings(scene: &Scene) -> TrainingSettings {
     use crate::model::credit::GradientMode;
+    use crate::model::optimizer::FloatOptimizer;
     use crate::model::update::{UpdateMode, UpdateRule};
     let t = &scene.training;
     TrainingSettings {
@@ -122,6 +123,32 @@ pub(super) fn training_settings(scene: &Scene) -> TrainingSettings {
             sc::GradientSetting::Reference => GradientMode::Reference,
         },
         hidden_credit_weight: t.hidden_credit_weight,
+        credit: t.credit,
+        float: match t.optimizer {
+            sc::OptimizerSetting::SignAccumulator => None,
+            sc::OptimizerSetting::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                decay,
+            } => Some((
+                FloatOptimizer::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    epsilon,
+                },
+                decay,
+            )),
+            sc::OptimizerSetting::Sgd {
+                lr,
+                momentum,
+                decay,
+            } => Some((FloatOptimizer::Sgd { lr, momentum }, decay)),
+        },
+        batch_size: t.batch_size.max(1),
+        learn_encodings: t.learn_encodings,
     }
 }
 

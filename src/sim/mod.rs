@@ -8,6 +8,7 @@
 mod build;
 pub mod components;
 pub mod describe;
+mod optimize;
 pub mod parallel;
 mod persist;
 pub mod resources;
@@ -246,6 +247,9 @@ impl Simulation {
         world.insert_resource(Credit::default());
         world.insert_resource(PendingGradients(pending_gradients(scene, n, dim)));
         world.insert_resource(UpdateStats::default());
+        world.insert_resource(SampleGradient::default());
+        world.insert_resource(BackpropTape::default());
+        world.insert_resource(OptimizerState::default());
 
         let mut sim = Simulation {
             world,

@@ -69,7 +69,14 @@ impl Simulation {
             };
         let encodings = &self.world.resource::<Encodings>().0;
         let cache = self.world.resource::<RadiationCache>();
+        let opt = self.world.resource::<OptimizerState>();
         SimState {
+            shadows: opt.shadows.clone(),
+            moment1: opt.moment1.clone(),
+            moment2: opt.moment2.clone(),
+            optimizer_steps: opt.steps,
+            batch_samples: opt.batch_samples,
+            batch_sum: opt.batch_sum.clone(),
             phase: params.phase.clone(),
             magnitude: params.magnitude.clone(),
             acc_phase,
@@ -112,6 +119,21 @@ impl Simulation {
                     what,
                     found,
                     expected,
+                });
+            }
+        }
+        let layout = self.gradient_layout().len();
+        for (what, found) in [
+            ("float shadows", state.shadows.len()),
+            ("optimizer first moments", state.moment1.len()),
+            ("optimizer second moments", state.moment2.len()),
+            ("batch gradient sums", state.batch_sum.len()),
+        ] {
+            if found != 0 && found != layout {
+                return Err(StateError::Length {
+                    what,
+                    found,
+                    expected: layout,
                 });
             }
         }
@@ -166,6 +188,14 @@ impl Simulation {
             );
         }
         self.world.insert_resource(Encodings(encodings));
+        self.world.insert_resource(OptimizerState {
+            shadows: state.shadows.clone(),
+            moment1: state.moment1.clone(),
+            moment2: state.moment2.clone(),
+            steps: state.optimizer_steps,
+            batch_samples: state.batch_samples,
+            batch_sum: state.batch_sum.clone(),
+        });
         self.set_parameters(&state.phase, &state.magnitude);
         let mut q = self.world.query::<(&Node, &mut Accumulator)>();
         for (node, mut a) in q.iter_mut(&mut self.world) {
@@ -233,6 +263,8 @@ impl Simulation {
             .insert_resource(PhasorCarry(vec![Default::default(); cells]));
         self.world.insert_resource(Credit::default());
         self.world.insert_resource(UpdateStats::default());
+        self.world.insert_resource(SampleGradient::default());
+        self.world.insert_resource(BackpropTape::default());
         self.world.resource_mut::<Workers>().scratch.clear();
         {
             let mut parts = self

@@ -321,7 +321,7 @@ pub struct Readout {
 /// [`crate::sim::systems::Ctx::time`], which looks its entry up by name and allocates nothing.
 #[derive(Resource)]
 pub struct StageClock {
-    nanos: [AtomicU64; 8],
+    nanos: [AtomicU64; Stage::ALL.len()],
     systems: HashMap<String, SystemClock>,
     enabled: AtomicBool,
 }
@@ -497,6 +497,103 @@ pub struct TrainingSettings {
     pub gradient: crate::model::credit::GradientMode,
     /// Weight of the hidden credit (0 disables it).
     pub hidden_credit_weight: f32,
+    /// `training.credit`.
+    pub credit: crate::scene::CreditSetting,
+    /// `training.optimizer`: `None` for the sign rule of SPEC 7, else the float optimizer and
+    /// its per-epoch decay.
+    pub float: Option<(crate::model::optimizer::FloatOptimizer, f32)>,
+    /// `training.batch_size`.
+    pub batch_size: u32,
+    /// `training.learn_encodings`.
+    pub learn_encodings: bool,
+}
+
+impl TrainingSettings {
+    /// Whether training takes the batch path: each sample leaves its gradient in
+    /// [`SampleGradient`] and the runner applies batches ([`crate::sim::Simulation::apply_batch`]),
+    /// instead of the SPEC 7 per-sample update inside the SampleEnd schedule.
+    pub fn batched(&self) -> bool {
+        self.float.is_some() || self.batch_size > 1 || self.learn_encodings
+    }
+}
+
+/// One sample's gradient in index units (per bin), laid out as [`GradLayout`] says: node
+/// phases, node magnitudes, encoding phases, encoding magnitudes. Workspace.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct SampleGradient {
+    /// The gradient (all zero for an uncovered sample).
+    pub values: Vec<f32>,
+}
+
+/// Where each kind of index sits in a [`SampleGradient`], the float shadows and the batch sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GradLayout {
+    /// Node parameter cells, `n·D`.
+    pub cells: usize,
+    /// Encoding cells, `C·D`.
+    pub encoding: usize,
+}
+
+impl GradLayout {
+    /// Total length.
+    pub fn len(&self) -> usize {
+        2 * self.cells + 2 * self.encoding
+    }
+    /// Whether the layout is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Node phases.
+    pub fn phase(&self) -> std::ops::Range<usize> {
+        0..self.cells
+    }
+    /// Node magnitudes.
+    pub fn magnitude(&self) -> std::ops::Range<usize> {
+        self.cells..2 * self.cells
+    }
+    /// Encoding phases.
+    pub fn enc_phase(&self) -> std::ops::Range<usize> {
+        2 * self.cells..2 * self.cells + self.encoding
+    }
+    /// Encoding magnitudes.
+    pub fn enc_magnitude(&self) -> std::ops::Range<usize> {
+        2 * self.cells + self.encoding..self.len()
+    }
+}
+
+/// The optimizer's persistent state on the batch path: the float shadows of every index and
+/// the moments (laid out as [`GradLayout`]; empty under the sign rule), the number of steps
+/// taken, and the batch being summed.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct OptimizerState {
+    /// Float shadows θ̃.
+    pub shadows: Vec<f32>,
+    /// First moment (Adam) or velocity (SGD).
+    pub moment1: Vec<f32>,
+    /// Second moment (Adam).
+    pub moment2: Vec<f32>,
+    /// Optimizer steps taken (Adam's bias correction).
+    pub steps: u64,
+    /// Samples summed into `batch_sum` so far.
+    pub batch_samples: u32,
+    /// Gradients of the batch's samples so far, summed in sample order.
+    pub batch_sum: Vec<f32>,
+}
+
+/// The recorded arrivals of the current training sample ([`crate::model::backprop::Tape`])
+/// and the reverse pass's buffers. Workspace.
+#[derive(Resource, Default)]
+pub struct BackpropTape {
+    /// The tape.
+    pub tape: crate::model::backprop::Tape,
+    /// Reverse-pass buffers.
+    pub scratch: crate::model::backprop::Scratch,
+    /// Nodes active at readout.
+    pub final_active: Vec<u32>,
+    /// `∂L/∂φa` at readout, `[node][dim]`.
+    pub seed_phase: Vec<f32>,
+    /// `∂L/∂μa` at readout.
+    pub seed_magnitude: Vec<f32>,
 }
 
 /// Credit of the current sample in contiguous arrays: the credited nodes (outputs in slot

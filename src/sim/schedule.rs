@@ -10,6 +10,8 @@
 //! race.
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::SystemCondition;
+use bevy_ecs::schedule::common_conditions::not;
 use bevy_ecs::schedule::{
     LogLevel, MultiThreadedExecutor, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor,
 };
@@ -19,7 +21,7 @@ use crate::sim::SimError;
 use crate::sim::describe;
 use crate::sim::resources::StageClock;
 use crate::sim::systems::{
-    credit, eviction, forward, inject, radiation, readout, termination, update,
+    backward, credit, eviction, forward, inject, radiation, readout, termination, update,
 };
 
 /// Label of the schedule that mirrors changed parameters (one system instance, so every change
@@ -54,6 +56,8 @@ pub enum Stage {
     Termination,
     /// Output signals, logits, loss, prediction.
     Readout,
+    /// The reverse pass through the recorded arrivals (training with `Backprop` only).
+    Backward,
     /// Output and hidden credit, chained to index gradients (training only).
     Credit,
     /// Discrete parameter updates (training only).
@@ -62,13 +66,14 @@ pub enum Stage {
 
 impl Stage {
     /// All stages, in pipeline order.
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
         Stage::Inject,
         Stage::Radiation,
         Stage::Forward,
         Stage::Eviction,
         Stage::Termination,
         Stage::Readout,
+        Stage::Backward,
         Stage::Credit,
         Stage::Update,
     ];
@@ -82,6 +87,7 @@ impl Stage {
             Stage::Eviction => "eviction",
             Stage::Termination => "termination",
             Stage::Readout => "readout",
+            Stage::Backward => "backward",
             Stage::Credit => "credit",
             Stage::Update => "update",
         }
@@ -166,6 +172,7 @@ pub fn timestep(executor: ExecutorKind, granularity: Granularity) -> Schedule {
             forward::emit,
             forward::accumulate_arrivals,
             forward::apply_arrivals,
+            backward::record_step.run_if(backward::records),
         )
             .chain()
             .in_set(Stage::Forward),
@@ -178,18 +185,37 @@ pub fn timestep(executor: ExecutorKind, granularity: Granularity) -> Schedule {
     s
 }
 
-/// Builds the sample-end schedule: readout, then (training samples only) credit and update.
+/// Builds the sample-end schedule: readout, then (training samples only) the backward pass
+/// (`Backprop`), the local credit (`Local`) and the SPEC 7 update (unless the sample is on the
+/// batch path, whose gradient the runner applies per batch).
 pub fn sample_end(executor: ExecutorKind) -> Schedule {
     let mut s = new_schedule(SampleEnd, executor);
-    s.configure_sets((Stage::Readout, Stage::Credit, Stage::Update).chain());
+    s.configure_sets(
+        (
+            Stage::Readout,
+            Stage::Backward,
+            Stage::Credit,
+            Stage::Update,
+        )
+            .chain(),
+    );
     s.add_systems((
         readout::readout.in_set(Stage::Readout),
-        credit::assign_credit
-            .in_set(Stage::Credit)
-            .run_if(credit::is_training),
+        (
+            backward::readout_gradient.run_if(backward::needs_readout_gradient),
+            backward::through_arrivals.run_if(backward::records),
+        )
+            .chain()
+            .in_set(Stage::Backward),
+        (
+            credit::assign_credit.run_if(credit::is_local),
+            credit::local_gradient.run_if(credit::is_local.and_then(backward::batched)),
+        )
+            .chain()
+            .in_set(Stage::Credit),
         update::apply_updates
             .in_set(Stage::Update)
-            .run_if(credit::is_training),
+            .run_if(credit::is_training.and_then(not(backward::batched))),
     ));
     s
 }
@@ -231,7 +257,7 @@ mod tests {
     use crate::sim::Simulation;
 
     /// The labels the systems once typed by hand, with their stages: timing reports keep them.
-    const LABELS: [(&str, Stage); 17] = [
+    const LABELS: [(&str, Stage); 21] = [
         ("inject::sync_params", Stage::Inject),
         ("inject::reset_sample", Stage::Inject),
         ("inject::inject", Stage::Inject),
@@ -243,6 +269,10 @@ mod tests {
         ("forward::emit", Stage::Forward),
         ("forward::accumulate_arrivals", Stage::Forward),
         ("forward::apply_arrivals", Stage::Forward),
+        ("backward::record_step", Stage::Forward),
+        ("backward::readout_gradient", Stage::Backward),
+        ("backward::through_arrivals", Stage::Backward),
+        ("credit::local_gradient", Stage::Credit),
         ("eviction::adapt_threshold", Stage::Eviction),
         ("eviction::evict", Stage::Eviction),
         ("termination::count_active", Stage::Termination),
@@ -251,7 +281,7 @@ mod tests {
         ("update::apply_updates", Stage::Update),
     ];
 
-    fn simulation(granularity: Granularity) -> Simulation {
+    fn sim_scene(granularity: Granularity) -> crate::scene::Scene {
         let mut scene = crate::scene::parse(
             include_str!("../../scenes/quickstart.ron"),
             "quickstart.ron",
@@ -259,7 +289,11 @@ mod tests {
         .unwrap();
         scene.schedule.granularity = granularity;
         scene.radiation.enabled = true;
-        Simulation::new(&scene).unwrap()
+        scene
+    }
+
+    fn simulation(granularity: Granularity) -> Simulation {
+        Simulation::new(&sim_scene(granularity)).unwrap()
     }
 
     #[test]
@@ -294,6 +328,16 @@ mod tests {
         let mut sim = simulation(Granularity::Split { parts: 2 });
         let len = sim.encoding_len();
         let (phase, magnitude) = (vec![3u16; len], vec![5u16; len]);
+        sim.train_encoded(&phase, &magnitude, 1);
+        // The SPEC 11 systems run only with `Backprop` or on the batch path: a second sample
+        // with both (`Local` credit on the batch path runs `credit::local_gradient`).
+        let mut scene = sim_scene(Granularity::Split { parts: 2 });
+        scene.training.credit = crate::scene::CreditSetting::Backprop;
+        sim.apply_settings(&scene);
+        sim.train_encoded(&phase, &magnitude, 1);
+        scene.training.credit = crate::scene::CreditSetting::Local;
+        scene.training.batch_size = 2;
+        sim.apply_settings(&scene);
         sim.train_encoded(&phase, &magnitude, 1);
         let timed = sim.system_seconds();
         for (label, stage) in LABELS {

@@ -60,6 +60,20 @@ persistent_state! {
         parameter_version: u64,
         /// The level-1 radiation cache entries (empty when it is off).
         pattern_cache: PatternCacheState,
+        /// Float shadows of every index, node phases, node magnitudes, encoding phases,
+        /// encoding magnitudes (a float optimizer's; empty until its first step).
+        shadows: Vec<f32>,
+        /// The optimizer's first moment (Adam) or velocity (SGD), laid out as `shadows`.
+        moment1: Vec<f32>,
+        /// The optimizer's second moment (Adam), laid out as `shadows`.
+        moment2: Vec<f32>,
+        /// Optimizer steps taken (Adam's bias correction).
+        optimizer_steps: u64,
+        /// Samples summed into the open batch.
+        batch_samples: u32,
+        /// The open batch's gradients summed in sample order, laid out as `shadows` (empty when
+        /// no batch has been summed).
+        batch_sum: Vec<f32>,
     }
 }
 

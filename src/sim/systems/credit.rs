@@ -18,6 +18,38 @@ pub fn is_training(sample: Res<CurrentSample>) -> bool {
     sample.training
 }
 
+/// Run condition: a training sample whose credit is `Local` (SPEC 7).
+pub fn is_local(sample: Res<CurrentSample>, training: Res<TrainingSettings>) -> bool {
+    sample.training && training.credit == crate::scene::CreditSetting::Local
+}
+
+/// On the batch path with `Local` credit: the credit's index gradients (per radian) become
+/// the sample's gradient in index units (per bin: times `2π/N` for phases, `2π/(M−1)` for
+/// magnitudes), added to what the read-out gradient left (the encodings').
+pub fn local_gradient(
+    credit: Res<Credit>,
+    mut grad: ResMut<crate::sim::resources::SampleGradient>,
+    topology: Res<crate::sim::resources::Topology>,
+    ctx: Ctx,
+) {
+    let _t = ctx.time();
+    let settings = &ctx.settings;
+    let dim = settings.dim;
+    let cells = topology.entities.len() * dim;
+    let per_bin_phase = std::f32::consts::TAU / settings.phase_bins as f32;
+    let per_bin_magnitude = std::f32::consts::TAU / (settings.magnitude_bins - 1) as f32;
+    if grad.values.len() < 2 * cells {
+        return;
+    }
+    for (i, &k) in credit.nodes.iter().enumerate() {
+        for d in 0..dim {
+            let at = k as usize * dim + d;
+            grad.values[at] += credit.g_phase[i * dim + d] * per_bin_phase;
+            grad.values[cells + at] += credit.g_magnitude[i * dim + d] * per_bin_magnitude;
+        }
+    }
+}
+
 /// Computes the credit of every active node of a covered sample into [`Credit`]: outputs (in
 /// slot order) get output credit, every other active node the hidden credit. An uncovered
 /// sample gets none.

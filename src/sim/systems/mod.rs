@@ -9,6 +9,7 @@ use bevy_ecs::system::{SystemName, SystemParam};
 
 use crate::sim::resources::{ForwardSettings, LookupTables, StageClock, StageTimer};
 
+pub mod backward;
 pub mod credit;
 pub mod eviction;
 pub mod forward;
