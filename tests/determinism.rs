@@ -159,3 +159,70 @@ fn training_is_identical_across_executors_threads_and_granularity() {
         }
     }
 }
+
+/// SPEC 11 training (phasor arrivals, `Backprop`, Adam on float shadows, batches of 8,
+/// learned encodings, radiation on) is bit-identical over executor × threads {1, 2, 8} × batch
+/// worlds {1, 2}: parameters are fixed within a batch and its gradients are summed in sample
+/// order, whichever world ran each sample.
+#[test]
+fn backprop_batches_are_identical_across_executors_threads_and_batch_worlds() {
+    let train = |executor: ExecutorKind, threads: u32, worlds: u32| {
+        let mut s = scene(executor, threads);
+        s.forward.combine = scene::Combine::Phasor {
+            weight: scene::PhasorWeight::Strength,
+        };
+        s.forward.carry = scene::Carry::Replace;
+        s.forward.min_timesteps = Some(6);
+        s.loss.readout = scene::ReadoutSetting::Grouped;
+        s.loss.temperature = 0.1;
+        s.architecture.output_nodes = 60;
+        s.training.credit = scene::CreditSetting::Backprop;
+        s.training.optimizer = scene::OptimizerSetting::Adam {
+            lr: 3.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            decay: 0.85,
+        };
+        s.training.batch_size = 8;
+        s.training.learn_encodings = true;
+        s.schedule.train_worlds = worlds;
+        s.data.source = scene::DataSource::Synthetic {
+            train: 20,
+            test: 10,
+        };
+        s.script = vec![scene::Step::Train {
+            epochs: 2,
+            samples_per_epoch: None,
+        }];
+        let mut runner = Runner::new(&s, true).unwrap();
+        let report = runner.run_script().unwrap();
+        let metrics: Vec<_> = report
+            .training
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                m.seconds = 0.0;
+                m.samples_per_second = 0.0;
+                m
+            })
+            .collect();
+        (metrics, runner.sim_mut().parameters(), runner.state_bytes())
+    };
+    let baseline = train(ExecutorKind::Single, 1, 1);
+    assert!(
+        baseline.0.iter().all(|m| m.parameters_changed > 0),
+        "every epoch changed parameters"
+    );
+    for executor in [ExecutorKind::Single, ExecutorKind::Multi] {
+        for threads in [1, 2, 8] {
+            for worlds in [1, 2] {
+                let what = format!("{executor:?} x {threads} threads x {worlds} worlds");
+                let other = train(executor, threads, worlds);
+                assert_eq!(baseline.0, other.0, "metrics, {what}");
+                assert_eq!(baseline.1, other.1, "parameters, {what}");
+                assert!(baseline.2 == other.2, "persistent state bytes, {what}");
+            }
+        }
+    }
+}

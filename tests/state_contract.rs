@@ -33,9 +33,17 @@ fn scene(mode: &str) -> Scene {
         ),
         "dropout" => ("(enabled: true)", "()", 0.1),
         "phasor" => ("(enabled: true)", "()", 0.0),
+        // The checkpoint at K = 17 falls mid-epoch and mid-batch (batches of 5 start at 12,
+        // 17 is the 6th sample of the epoch: the second batch holds one sample's gradient).
+        "backprop adam batches" => (
+            "(enabled: true)",
+            "(credit: Backprop, optimizer: Adam(lr: 3.0, decay: 0.85), batch_size: 5, \
+             learn_encodings: true)",
+            0.1,
+        ),
         other => panic!("unknown mode {other}"),
     };
-    let (forward, readout) = if mode == "phasor" {
+    let (forward, readout) = if mode == "phasor" || mode == "backprop adam batches" {
         (
             "(combine: Phasor(weight: Strength), carry: Replace)",
             "Grouped",
@@ -60,13 +68,14 @@ fn scene(mode: &str) -> Scene {
     scene::parse(&text, "state-contract.ron").unwrap()
 }
 
-const MODES: [&str; 6] = [
+const MODES: [&str; 7] = [
     "no radiation",
     "radiation exact",
     "radiation approximate cache",
     "gradient accumulation",
     "dropout",
     "phasor",
+    "backprop adam batches",
 ];
 
 /// The uninterrupted run's state bytes after each sample (index s = after s samples).

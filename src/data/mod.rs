@@ -15,6 +15,7 @@
 //! All fallible operations report a [`DataError`] that names the offending
 //! file.
 
+mod baseline;
 mod idx;
 mod mnist_json;
 mod synthetic;
@@ -22,6 +23,7 @@ mod synthetic;
 use std::io;
 use std::path::PathBuf;
 
+pub use baseline::nearest_class_mean;
 pub use idx::{
     IdxImages, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, load_idx_dir, read_images,
     read_labels, read_split, write_images, write_labels,

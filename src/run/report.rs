@@ -151,8 +151,23 @@ pub struct RunReport {
     pub stage_seconds: BTreeMap<String, f64>,
     /// Radiation: settings, time share and cache statistics.
     pub radiation: RadiationReport,
+    /// A reference to read the held-out accuracy against: the nearest class mean on pixels,
+    /// fitted on the training split and scored on the test split (when the run evaluated it).
+    #[serde(default)]
+    pub baseline: Option<Baseline>,
     /// The output directory, when reports were written.
     pub out_dir: Option<String>,
+}
+
+/// Reference accuracies on the run's test split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Test samples scored.
+    pub samples: usize,
+    /// Accuracy of the nearest class mean on raw pixels ([`crate::data::nearest_class_mean`]).
+    pub nearest_class_mean: f64,
+    /// Chance: 1 / classes.
+    pub chance: f64,
 }
 
 /// Name of a split in reports.
@@ -279,6 +294,14 @@ impl fmt::Display for RunReport {
                 e.mean_timesteps,
                 e.mean_active_nodes,
                 e.samples_per_second
+            )?;
+        }
+        if let Some(b) = &self.baseline {
+            writeln!(
+                f,
+                "baseline: nearest class mean on pixels {:.4} on the same {} test samples \
+                 (chance {:.4})",
+                b.nearest_class_mean, b.samples, b.chance
             )?;
         }
         write!(f, "{}", self.radiation)?;

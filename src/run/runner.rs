@@ -505,6 +505,7 @@ impl Runner {
             }
         }
         let report = RunReport {
+            baseline: self.baseline(&evaluations),
             scene: self.scene.name.clone(),
             seed: self.scene.seed,
             executor: self.sim.executor(),
@@ -526,6 +527,24 @@ impl Runner {
                 .map_err(|e| self.output_error(e))?;
         }
         Ok(report)
+    }
+
+    /// The nearest-class-mean baseline on the test split, scored on as many test samples as the
+    /// run's largest test evaluation used (`None` when it evaluated none).
+    fn baseline(&self, evaluations: &[Evaluation]) -> Option<report::Baseline> {
+        let samples = evaluations
+            .iter()
+            .filter(|e| e.split == Split::Test)
+            .map(|e| e.samples as usize)
+            .max()?;
+        let mut test = self.data.test.clone();
+        test.truncate(samples);
+        let classes = self.scene.architecture.classes as usize;
+        Some(report::Baseline {
+            samples: test.len(),
+            nearest_class_mean: data::nearest_class_mean(&self.data.train, &test, classes)?,
+            chance: 1.0 / classes.max(1) as f64,
+        })
     }
 
     fn output_error(&self, e: std::io::Error) -> RunError {
