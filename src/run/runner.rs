@@ -535,7 +535,7 @@ impl Runner {
         let samples = evaluations
             .iter()
             .filter(|e| e.split == Split::Test)
-            .map(|e| e.samples as usize)
+            .map(|e| e.samples)
             .max()?;
         let mut test = self.data.test.clone();
         test.truncate(samples);
