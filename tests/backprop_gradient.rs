@@ -41,6 +41,8 @@ fn scene(combine: Combine, carry: Carry, radiation: bool) -> Scene {
     s.forward.carry = carry;
     s.forward.min_timesteps = Some(5);
     s.forward.max_timesteps = 10;
+    // The timestep loop and its tape (the settled pass is checked beside it).
+    s.forward.settle = false;
     // Nothing is evicted (τ stays tiny), so the reference needs no eviction rule.
     s.forward.min_strength = 1e-9;
     s.forward.tau.min = 1e-9;
@@ -297,6 +299,19 @@ fn check(combine: Combine, carry: Carry, radiation: bool) -> usize {
     let outcome = sim.train_encoded(&input_phase, &input_magnitude, label);
     assert!(outcome.prediction.is_some(), "no output active");
     let analytic = sim.sample_gradient().to_vec();
+    // Without radiation, `Phasor` + `Replace` runs as the settled pass unless told otherwise:
+    // its gradient must match the same finite differences.
+    let settled = {
+        let mut scene = scene.clone();
+        scene.forward.settle = true;
+        let mut twin = Simulation::for_images(&scene, 16).unwrap();
+        let outcome_twin = twin.train_encoded(&input_phase, &input_magnitude, label);
+        assert_eq!(outcome_twin.prediction, outcome.prediction);
+        assert_eq!(outcome_twin.loss, outcome.loss, "settled pass loss");
+        twin.settings()
+            .settled
+            .then(|| twin.sample_gradient().to_vec())
+    };
     let (phase, magnitude) = sim.parameters();
     let world = sim.world();
     let tape = &world.resource::<BackpropTape>().tape;
@@ -380,6 +395,20 @@ fn check(combine: Combine, carry: Carry, radiation: bool) -> usize {
              difference {f} (norm {norm})"
         );
     }
+    if let Some(settled) = &settled {
+        for (i, (&a, &f)) in settled.iter().zip(&numeric).enumerate() {
+            let tolerance = 2e-3 * norm.max(1.0) + 2e-3 * f.abs();
+            assert!(
+                (f64::from(a) - f).abs() <= tolerance,
+                "settled pass, {combine:?}: entry {i} analytic {a} vs finite difference {f}"
+            );
+        }
+    }
+    assert_eq!(
+        settled.is_some(),
+        matches!(combine, Combine::Phasor { .. }) && carry == Carry::Replace && !radiation,
+        "the settled pass runs exactly when it applies"
+    );
     // The gradient reaches hidden nodes, not only the outputs.
     let first_output = n - scene.architecture.output_nodes as usize;
     let hidden = (inputs * DIM..first_output * DIM)

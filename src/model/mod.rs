@@ -23,6 +23,7 @@ pub mod phase;
 pub mod phasor;
 pub mod readout;
 pub mod rng;
+pub mod settle;
 pub mod signal;
 pub mod tables;
 pub mod update;

@@ -343,11 +343,18 @@ impl Runner {
         Ok(evaluation)
     }
 
-    /// The pattern-cache counts so far, summed over the primary world and its replicas
-    /// (`None` when the cache is off).
+    /// The primary world, its evaluation replicas and its batch worlds.
+    fn worlds(&self) -> impl Iterator<Item = &Simulation> {
+        std::iter::once(&self.sim)
+            .chain(&self.replicas)
+            .chain(&self.trainers)
+    }
+
+    /// The pattern-cache counts so far, summed over the primary world, its replicas and its
+    /// batch worlds (`None` when the cache is off).
     pub fn pattern_counters(&self) -> Option<Counters> {
         let mut total: Option<Counters> = None;
-        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+        for sim in self.worlds() {
             if let Some(p) = &sim.radiation_cache().pattern {
                 total
                     .get_or_insert_with(Counters::default)
@@ -361,7 +368,7 @@ impl Runner {
     /// replicas run at once).
     pub fn stage_seconds(&self) -> Vec<(Stage, f64)> {
         let mut total = self.sim.stage_seconds();
-        for r in &self.replicas {
+        for r in self.replicas.iter().chain(&self.trainers) {
             for (t, (_, s)) in total.iter_mut().zip(r.stage_seconds()) {
                 t.1 += s;
             }
@@ -373,7 +380,7 @@ impl Runner {
     /// name.
     pub fn system_seconds(&self) -> BTreeMap<String, f64> {
         let mut total = BTreeMap::new();
-        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+        for sim in self.worlds() {
             for (name, _, secs) in sim.system_seconds() {
                 *total.entry(name.to_string()).or_insert(0.0) += secs;
             }
@@ -383,13 +390,16 @@ impl Runner {
 
     /// Turns timing on or off in every world.
     pub fn set_timing(&self, on: bool) {
-        for sim in std::iter::once(&self.sim).chain(&self.replicas) {
+        for sim in self.worlds() {
             sim.set_timing(on);
         }
     }
 
     pub(super) fn reset_clocks(&mut self) {
-        for sim in std::iter::once(&mut self.sim).chain(&mut self.replicas) {
+        let worlds = std::iter::once(&mut self.sim)
+            .chain(&mut self.replicas)
+            .chain(&mut self.trainers);
+        for sim in worlds {
             sim.reset_clock();
             sim.reset_radiation_counters();
         }

@@ -233,6 +233,11 @@ pub struct Forward {
     /// With `carry: Replace`: whether τ adaptation, decay and pruning still run (off by
     /// default). Ignored with `Accumulate`, where they always run.
     pub prune: bool,
+    /// With `combine: Phasor`, `carry: Replace`, no pruning and no radiation, and a loop that
+    /// runs at least the graph's depth in timesteps: compute the pass as one pass in
+    /// topological order (bit-identical outputs, several times less work). `false` forces the
+    /// timestep loop.
+    pub settle: bool,
 }
 
 /// How a target combines its kept arrivals (SPEC 11 `forward.combine`).
@@ -286,6 +291,7 @@ impl Default for Forward {
             combine: Combine::Sum,
             carry: Carry::Accumulate,
             prune: false,
+            settle: true,
         }
     }
 }

@@ -421,7 +421,7 @@ fn apply_set_unknown_path_lists_fields() {
         err.to_string(),
         "--set forward.decai=0.5:1:1: no such field `forward.decai`; fields of `forward` are: \
          max_timesteps, min_timesteps, decay, min_strength, target_active, inhibition, tau, \
-         combine, carry, prune"
+         combine, carry, prune, settle"
     );
     assert_eq!(err.diagnostics()[0].kind, DiagnosticKind::Assignment);
     let err = scene.apply_set("graph.path=\"x\"").unwrap_err();

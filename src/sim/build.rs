@@ -60,18 +60,26 @@ pub(super) fn class_encodings(scene: &Scene, tables: &Tables) -> Result<ClassEnc
     })
 }
 
-pub(super) fn forward_settings(scene: &Scene, stats: &GraphStats, n: usize) -> ForwardSettings {
+pub(super) fn forward_settings(
+    scene: &Scene,
+    stats: &GraphStats,
+    n: usize,
+    depth: u32,
+) -> ForwardSettings {
     let dim = scene.architecture.vector_dim as usize;
+    let min_timesteps = scene
+        .forward
+        .min_timesteps
+        .unwrap_or(stats.derived_min_timesteps);
+    let evict = scene.forward.carry == sc::Carry::Accumulate || scene.forward.prune;
+    let loop_length = min_timesteps.min(scene.forward.max_timesteps.saturating_sub(1));
     let (pn, mn) = (scene.resolution.phase_bins, scene.resolution.magnitude_bins);
     ForwardSettings {
         dim,
         phase_bins: pn,
         magnitude_bins: mn,
         max_timesteps: scene.forward.max_timesteps,
-        min_timesteps: scene
-            .forward
-            .min_timesteps
-            .unwrap_or(stats.derived_min_timesteps),
+        min_timesteps,
         decay: scene.forward.decay,
         min_strength: scene.forward.min_strength,
         target_active: scene
@@ -94,7 +102,13 @@ pub(super) fn forward_settings(scene: &Scene, stats: &GraphStats, n: usize) -> F
             }),
         },
         carry: scene.forward.carry,
-        evict: scene.forward.carry == sc::Carry::Accumulate || scene.forward.prune,
+        evict,
+        settled: scene.forward.settle
+            && matches!(scene.forward.combine, sc::Combine::Phasor { .. })
+            && scene.forward.carry == sc::Carry::Replace
+            && !evict
+            && !scene.radiation.enabled
+            && loop_length >= depth,
         readout: match scene.loss.readout {
             sc::ReadoutSetting::Mean => crate::model::readout::Readout::Mean,
             sc::ReadoutSetting::Grouped => crate::model::readout::Readout::Grouped,

@@ -91,6 +91,7 @@ pub struct Simulation {
     sync: Schedule,
     start: Schedule,
     step: Schedule,
+    settle: Schedule,
     end: Schedule,
     settings: ForwardSettings,
     stats: GraphStats,
@@ -143,7 +144,9 @@ impl Simulation {
         let tables = Tables::new(pn as usize, mn as usize);
         let stats = graph.stats();
         let n = graph.len();
-        let settings = forward_settings(scene, &stats, n);
+        let order = crate::model::settle::Order::of(&graph);
+        let depth = order.depth;
+        let settings = forward_settings(scene, &stats, n, depth);
 
         // Parameters: node by node, D phases then D magnitudes, from the `params` stream.
         let mut params_rng = rng::stream(scene.seed, Stream::Params);
@@ -250,12 +253,15 @@ impl Simulation {
         world.insert_resource(SampleGradient::default());
         world.insert_resource(BackpropTape::default());
         world.insert_resource(OptimizerState::default());
+        world.insert_resource(SettleOrder(order));
+        world.insert_resource(SettledPass::default());
 
         let mut sim = Simulation {
             world,
             sync: schedule::parameter_sync(executor),
             start: schedule::sample_start(executor),
             step: schedule::timestep(executor, scene.schedule.granularity),
+            settle: schedule::settle(executor),
             end: schedule::sample_end(executor),
             settings,
             stats,
@@ -275,6 +281,7 @@ impl Simulation {
             ("ParameterSync", &mut self.sync),
             ("SampleStart", &mut self.start),
             ("Timestep", &mut self.step),
+            ("Settle", &mut self.settle),
             ("SampleEnd", &mut self.end),
         ] {
             schedule
@@ -411,8 +418,12 @@ impl Simulation {
         training: bool,
     ) -> SampleOutcome {
         self.begin(phase, magnitude, label, training);
-        while !self.should_stop() {
-            self.step();
+        if self.settings.settled {
+            self.settle.run(&mut self.world);
+        } else {
+            while !self.should_stop() {
+                self.step();
+            }
         }
         self.finish_sample(label)
     }
@@ -439,7 +450,8 @@ impl Simulation {
     pub fn apply_settings(&mut self, scene: &Scene) {
         let n = self.settings.total_nodes as usize;
         let dim = self.settings.dim;
-        self.settings = forward_settings(scene, &self.stats, n);
+        let depth = self.world.resource::<SettleOrder>().0.depth;
+        self.settings = forward_settings(scene, &self.stats, n, depth);
         self.world.insert_resource(self.settings.clone());
         self.world.insert_resource(training_settings(scene));
         if self.world.resource::<RadiationCache>().settings != scene.radiation.cache {
@@ -549,13 +561,14 @@ impl Simulation {
         self.run_encoded(&p, &m, label)
     }
 
-    /// The four schedules by name: ParameterSync, SampleStart, Timestep, SampleEnd (built and
-    /// initialised).
-    pub fn schedules(&self) -> [(&'static str, &Schedule); 4] {
+    /// The five schedules by name: ParameterSync, SampleStart, Timestep, Settle, SampleEnd
+    /// (built and initialised).
+    pub fn schedules(&self) -> [(&'static str, &Schedule); 5] {
         [
             ("ParameterSync", &self.sync),
             ("SampleStart", &self.start),
             ("Timestep", &self.step),
+            ("Settle", &self.settle),
             ("SampleEnd", &self.end),
         ]
     }

@@ -265,6 +265,7 @@ impl Simulation {
         self.world.insert_resource(UpdateStats::default());
         self.world.insert_resource(SampleGradient::default());
         self.world.insert_resource(BackpropTape::default());
+        self.world.insert_resource(SettledPass::default());
         self.world.resource_mut::<Workers>().scratch.clear();
         {
             let mut parts = self

@@ -70,6 +70,10 @@ pub struct ForwardSettings {
     pub evict: bool,
     /// `loss.readout`.
     pub readout: crate::model::readout::Readout,
+    /// Whether a sample runs as the settled pass ([`crate::model::settle`]) instead of the
+    /// timestep loop: `forward.settle`, `Phasor`, `Replace`, no eviction, no radiation, and a
+    /// loop of at least the graph's depth.
+    pub settled: bool,
 }
 
 /// Dense copies of all node parameters, `[node][dim]`, and their phasor matrix: a mirror of
@@ -144,7 +148,17 @@ pub struct LoopState {
     pub active_now: u32,
     /// Active outputs now.
     pub outputs_active: u32,
+    /// Whether this sample ran as the settled pass.
+    pub settled: bool,
 }
+
+/// The settled pass's topological order and the graph's depth (built once).
+#[derive(Resource, Default)]
+pub struct SettleOrder(pub crate::model::settle::Order);
+
+/// The settled pass's activations and cells of the current sample (workspace).
+#[derive(Resource, Default)]
+pub struct SettledPass(pub crate::model::settle::Settled);
 
 /// The active nodes of the current timestep, gathered in ascending index order before any
 /// arrival is applied (the synchronous "old" state every arrival reads).
@@ -594,6 +608,8 @@ pub struct BackpropTape {
     pub seed_phase: Vec<f32>,
     /// `∂L/∂μa` at readout.
     pub seed_magnitude: Vec<f32>,
+    /// The settled reverse pass's activation gradients (phase, magnitude).
+    pub settled_scratch: (Vec<f32>, Vec<f32>),
 }
 
 /// Credit of the current sample in contiguous arrays: the credited nodes (outputs in slot

@@ -37,6 +37,10 @@ pub struct SampleStart;
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Timestep;
 
+/// Label of the schedule that runs the settled pass instead of the timestep loop.
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Settle;
+
 /// Label of the schedule run once after the timestep loop.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SampleEnd;
@@ -185,6 +189,14 @@ pub fn timestep(executor: ExecutorKind, granularity: Granularity) -> Schedule {
     s
 }
 
+/// Builds the settled-pass schedule: the whole forward pass in topological order (run instead
+/// of the timestep loop when [`crate::sim::resources::ForwardSettings::settled`]).
+pub fn settle(executor: ExecutorKind) -> Schedule {
+    let mut s = new_schedule(Settle, executor);
+    s.add_systems(forward::settle.in_set(Stage::Forward));
+    s
+}
+
 /// Builds the sample-end schedule: readout, then (training samples only) the backward pass
 /// (`Backprop`), the local credit (`Local`) and the SPEC 7 update (unless the sample is on the
 /// batch path, whose gradient the runner applies per batch).
@@ -257,7 +269,7 @@ mod tests {
     use crate::sim::Simulation;
 
     /// The labels the systems once typed by hand, with their stages: timing reports keep them.
-    const LABELS: [(&str, Stage); 21] = [
+    const LABELS: [(&str, Stage); 22] = [
         ("inject::sync_params", Stage::Inject),
         ("inject::reset_sample", Stage::Inject),
         ("inject::inject", Stage::Inject),
@@ -269,6 +281,7 @@ mod tests {
         ("forward::emit", Stage::Forward),
         ("forward::accumulate_arrivals", Stage::Forward),
         ("forward::apply_arrivals", Stage::Forward),
+        ("forward::settle", Stage::Forward),
         ("backward::record_step", Stage::Forward),
         ("backward::readout_gradient", Stage::Backward),
         ("backward::through_arrivals", Stage::Backward),
@@ -338,6 +351,17 @@ mod tests {
         scene.training.credit = crate::scene::CreditSetting::Local;
         scene.training.batch_size = 2;
         sim.apply_settings(&scene);
+        sim.train_encoded(&phase, &magnitude, 1);
+        // And one as the settled pass (`Phasor`, `Replace`, no radiation, 6 >= depth 5).
+        scene.training.credit = crate::scene::CreditSetting::Backprop;
+        scene.radiation.enabled = false;
+        scene.forward.combine = crate::scene::Combine::Phasor {
+            weight: crate::scene::PhasorWeight::Strength,
+        };
+        scene.forward.carry = crate::scene::Carry::Replace;
+        scene.forward.min_timesteps = Some(6);
+        sim.apply_settings(&scene);
+        assert!(sim.settings().settled);
         sim.train_encoded(&phase, &magnitude, 1);
         let timed = sim.system_seconds();
         for (label, stage) in LABELS {

@@ -16,7 +16,8 @@ use crate::scene::{Carry, CreditSetting};
 use crate::sim::components::{Activation, Node, OutputNode};
 use crate::sim::resources::{
     ActiveSnapshot, Arrivals, BackpropTape, CurrentSample, Emissions, Encodings, GradLayout,
-    LoopState, PhasorArrivals, Readout, SampleGradient, Topology, TrainingSettings,
+    LoopState, PhasorArrivals, Readout, SampleGradient, SettleOrder, SettledPass, Topology,
+    TrainingSettings,
 };
 
 /// Run condition: a training sample whose credit is `Backprop` (the tape is recorded).
@@ -200,12 +201,15 @@ pub fn readout_gradient(
     }
 }
 
-/// The reverse pass through the recorded timesteps: every node's parameter gradient into
-/// [`SampleGradient`].
+/// The reverse pass through the recorded timesteps, or through the settled pass when the
+/// sample ran as one: every node's parameter gradient into [`SampleGradient`].
 pub fn through_arrivals(
     mut tape: ResMut<BackpropTape>,
     mut grad: ResMut<SampleGradient>,
     topology: Res<Topology>,
+    state: Res<LoopState>,
+    order: Res<SettleOrder>,
+    settled: Res<SettledPass>,
     ctx: Ctx,
 ) {
     let _t = ctx.time();
@@ -227,6 +231,32 @@ pub fn through_arrivals(
     let cells = tape.seed_phase.len();
     let tape = &mut *tape;
     let (phase, rest) = grad.values.split_at_mut(cells);
+    if state.settled {
+        let s = crate::model::settle::Settings {
+            dim: settings.dim,
+            weight: settings.phasor.unwrap_or_default(),
+            inhibition: settings.inhibition,
+        };
+        let (g_phase, g_magnitude) = &mut tape.settled_scratch;
+        crate::model::settle::backward_settled(
+            &ctx.tables.0,
+            s,
+            &order.0,
+            &settled.0,
+            Seed {
+                final_active: &tape.final_active,
+                phase: &tape.seed_phase,
+                magnitude: &tape.seed_magnitude,
+            },
+            g_phase,
+            g_magnitude,
+            ParamGrads {
+                phase,
+                magnitude: &mut rest[..cells],
+            },
+        );
+        return;
+    }
     backprop::backward(
         &ctx.tables.0,
         dynamics,

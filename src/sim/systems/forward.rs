@@ -322,3 +322,76 @@ pub fn apply_arrivals(
     state.active_after_arrivals = active as u32;
     state.active_sum += active as u64;
 }
+
+/// The settled pass ([`model::settle::settle`]): every node's final activation in one pass in
+/// topological order, written into `Activation` components (the inputs keep the ones injected);
+/// the loop state records the timesteps the loop would have run (`min_timesteps` when an output
+/// is active, else the `max_timesteps` limit) and the settled active count as the mean.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system's parameters are its data access"
+)]
+pub fn settle(
+    sample: Res<crate::sim::resources::CurrentSample>,
+    topology: Res<Topology>,
+    params: Res<NodeParams>,
+    order: Res<crate::sim::resources::SettleOrder>,
+    mut pass: ResMut<crate::sim::resources::SettledPass>,
+    mut commands: Commands,
+    mut state: ResMut<LoopState>,
+    ctx: Ctx,
+) {
+    let _t = ctx.time();
+    let settings = &ctx.settings;
+    let dim = settings.dim;
+    let settle_settings = model::settle::Settings {
+        dim,
+        weight: settings.phasor.unwrap_or_default(),
+        inhibition: settings.inhibition,
+    };
+    let pass = &mut pass.0;
+    model::settle::settle(
+        &ctx.tables.0,
+        settle_settings,
+        &topology.graph,
+        &order.0,
+        &params.phase,
+        &params.magnitude,
+        (&sample.phase, &sample.magnitude),
+        pass,
+    );
+    let graph = &topology.graph;
+    let mut active = (0..graph.roles.inputs as usize)
+        .filter(|&k| pass.active[k])
+        .count() as u32;
+    let mut outputs = 0u32;
+    for &v in &order.0.nodes {
+        let vk = v as usize;
+        if !pass.active[vk] {
+            continue;
+        }
+        active += 1;
+        outputs += u32::from(graph.roles.is_output(v));
+        let mut phase: IndexVec = Default::default();
+        let mut magnitude: IndexVec = Default::default();
+        phase[..dim].copy_from_slice(&pass.phase[vk * dim..(vk + 1) * dim]);
+        magnitude[..dim].copy_from_slice(&pass.magnitude[vk * dim..(vk + 1) * dim]);
+        commands.entity(topology.entities[vk]).insert(Activation {
+            phase,
+            magnitude,
+            strength: pass.strength[vk],
+        });
+    }
+    let last = settings.max_timesteps.saturating_sub(1);
+    let t = if outputs > 0 {
+        settings.min_timesteps.min(last)
+    } else {
+        last
+    };
+    state.t = t;
+    state.active_after_arrivals = active;
+    state.active_sum = u64::from(active) * u64::from(t);
+    state.active_now = active;
+    state.outputs_active = outputs;
+    state.settled = true;
+}
