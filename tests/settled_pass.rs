@@ -94,3 +94,46 @@ fn a_loop_shorter_than_the_graph_depth_keeps_the_timestep_loop() {
     let runner = Runner::new(&scene(true, 4), true).unwrap();
     assert!(!runner.sim().settings().settled);
 }
+
+#[test]
+fn silenced_hidden_nodes_never_activate_in_the_loop_or_the_settled_pass() {
+    let mut outcomes = Vec::new();
+    for settle in [false, true] {
+        let mut s = scene(settle, 6);
+        s.forward.silence_hidden = true;
+        let mut runner = Runner::new(&s, true).unwrap();
+        let roles = (60u32, 240u32); // inputs 0..60, hidden 60..240, outputs 240..300
+        let mut mine = Vec::new();
+        for i in 0..8 {
+            let o = runner.run_sample(Split::Test, i);
+            let active = runner.sim_mut().activations();
+            assert!(
+                active.iter().all(|(k, _)| *k < roles.0 || *k >= roles.1),
+                "a silenced hidden node is active (settle {settle})"
+            );
+            assert!(o.active_outputs > 0, "outputs still see the inputs");
+            mine.push((o.prediction, o.loss.map(f32::to_bits), active));
+        }
+        outcomes.push(mine);
+    }
+    assert_eq!(
+        outcomes[0], outcomes[1],
+        "loop and settled pass agree when silenced"
+    );
+}
+
+#[test]
+fn frozen_hidden_parameters_do_not_move_and_the_rest_learn() {
+    let mut s = scene(true, 6);
+    s.training.freeze_hidden = true;
+    let mut runner = Runner::new(&s, true).unwrap();
+    let (before_p, before_m) = runner.sim_mut().parameters();
+    runner.train_samples(16, None);
+    let (after_p, after_m) = runner.sim_mut().parameters();
+    let dim = 5;
+    let hidden = 60 * dim..240 * dim;
+    assert_eq!(before_p[hidden.clone()], after_p[hidden.clone()]);
+    assert_eq!(before_m[hidden.clone()], after_m[hidden]);
+    let outputs = 240 * dim..300 * dim;
+    assert_ne!(before_p[outputs.clone()], after_p[outputs], "outputs learn");
+}

@@ -34,6 +34,10 @@ impl Roles {
     pub fn is_output(&self, k: u32) -> bool {
         k >= self.first_output()
     }
+    /// Whether node `k` is a hidden node.
+    pub fn is_hidden(&self, k: u32) -> bool {
+        k >= self.inputs && k < self.first_output()
+    }
 }
 
 /// Compressed sparse rows: the neighbours of node `k` are `items[offsets[k]..offsets[k+1]]`,

@@ -105,6 +105,8 @@ pub struct Settings {
     pub weight: Weight,
     /// The gate.
     pub inhibition: Inhibition,
+    /// Hidden nodes never become active (`forward.silence_hidden`).
+    pub silence_hidden: bool,
 }
 
 /// Runs the settled pass: inputs clamped to `(input_phase, input_magnitude)` (`[input][dim]`),
@@ -154,6 +156,9 @@ pub fn settle(
     for &v in &order.nodes {
         let vk = v as usize;
         out.cell_start.push(out.cell_source.len() as u32);
+        if s.silence_hidden && graph.roles.is_hidden(v) {
+            continue;
+        }
         let row = vk * dim..(vk + 1) * dim;
         let mut kept = false;
         for &u in graph.predecessors.row(vk) {

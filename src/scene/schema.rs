@@ -238,6 +238,10 @@ pub struct Forward {
     /// topological order (bit-identical outputs, several times less work). `false` forces the
     /// timestep loop.
     pub settle: bool,
+    /// Hidden nodes never become active (the arrivals into them are dropped), so the outputs
+    /// see the inputs alone: the "hidden nodes silenced" ablation of SPEC 11, usually set
+    /// before an `Evaluate` step.
+    pub silence_hidden: bool,
 }
 
 /// How a target combines its kept arrivals (SPEC 11 `forward.combine`).
@@ -292,6 +296,7 @@ impl Default for Forward {
             carry: Carry::Accumulate,
             prune: false,
             settle: true,
+            silence_hidden: false,
         }
     }
 }
@@ -400,6 +405,8 @@ pub struct Training {
     pub optimizer: OptimizerSetting,
     /// Samples whose gradients are averaged and applied once (1 = online, SPEC 10).
     pub batch_size: u32,
+    /// Hidden nodes' parameters are never updated (the "hidden frozen" ablation of SPEC 11).
+    pub freeze_hidden: bool,
 }
 
 /// How credit reaches the parameters.
@@ -485,6 +492,7 @@ impl Default for Training {
             credit: CreditSetting::Local,
             optimizer: OptimizerSetting::SignAccumulator,
             batch_size: 1,
+            freeze_hidden: false,
         }
     }
 }

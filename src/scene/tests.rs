@@ -421,7 +421,7 @@ fn apply_set_unknown_path_lists_fields() {
         err.to_string(),
         "--set forward.decai=0.5:1:1: no such field `forward.decai`; fields of `forward` are: \
          max_timesteps, min_timesteps, decay, min_strength, target_active, inhibition, tau, \
-         combine, carry, prune, settle"
+         combine, carry, prune, settle, silence_hidden"
     );
     assert_eq!(err.diagnostics()[0].kind, DiagnosticKind::Assignment);
     let err = scene.apply_set("graph.path=\"x\"").unwrap_err();
@@ -993,7 +993,7 @@ fn set_steps_are_checked_at_load() {
         "scenes/t.ron:5:9: script[3].field = \"training.learning_rate\": no such field \
          `training.learning_rate`; fields of `training` are: learning_rate_phase, \
          learning_rate_magnitude, update, gradient, hidden_credit_weight, gradient_accumulation, \
-         learn_encodings, credit, optimizer, batch_size"
+         learn_encodings, credit, optimizer, batch_size, freeze_hidden"
     );
     // Frozen path.
     let d = one_error(&set_step_scene("architecture.total_nodes", "2000"));

@@ -109,6 +109,7 @@ pub(super) fn forward_settings(
             && !evict
             && !scene.radiation.enabled
             && loop_length >= depth,
+        silence_hidden: scene.forward.silence_hidden,
         readout: match scene.loss.readout {
             sc::ReadoutSetting::Mean => crate::model::readout::Readout::Mean,
             sc::ReadoutSetting::Grouped => crate::model::readout::Readout::Grouped,
@@ -163,6 +164,7 @@ pub(super) fn training_settings(scene: &Scene) -> TrainingSettings {
         },
         batch_size: t.batch_size.max(1),
         learn_encodings: t.learn_encodings,
+        freeze_hidden: t.freeze_hidden,
     }
 }
 

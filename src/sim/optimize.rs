@@ -91,6 +91,15 @@ impl Simulation {
             *g *= inv;
         }
         let training = self.world.resource::<TrainingSettings>().clone();
+        if training.freeze_hidden {
+            let roles = self.world.resource::<Topology>().graph.roles;
+            let dim = self.settings.dim;
+            let hidden = roles.inputs as usize * dim..roles.first_output() as usize * dim;
+            for range in [layout.phase(), layout.magnitude()] {
+                let start = range.start;
+                mean[start + hidden.start..start + hidden.end].fill(0.0);
+            }
+        }
         let changed = match training.float {
             Some((opt, _)) => self.float_step(opt, lr_scale, &mean, layout, &training),
             None => self.sign_step(&mean, layout),
@@ -121,6 +130,11 @@ impl Simulation {
         indices.extend(&enc_phase);
         indices.extend(&enc_magnitude);
         let is_phase = |i: usize| layout.phase().contains(&i) || layout.enc_phase().contains(&i);
+        let hidden = {
+            let roles = self.world.resource::<Topology>().graph.roles;
+            let dim = self.settings.dim;
+            roles.inputs as usize * dim..roles.first_output() as usize * dim
+        };
         let mut state = self.world.resource_mut::<OptimizerState>();
         let state = &mut *state;
         if state.shadows.len() != layout.len() {
@@ -157,6 +171,16 @@ impl Simulation {
             } else {
                 magnitude_index(shadow, mn)
             };
+        }
+        if training.freeze_hidden {
+            // Frozen hidden parameters stay as they are, whatever moments Adam still holds.
+            for start in [layout.phase().start, layout.magnitude().start] {
+                let r = start + hidden.start..start + hidden.end;
+                next[r.clone()].copy_from_slice(&indices[r.clone()]);
+                for (s, &i) in state.shadows[r.clone()].iter_mut().zip(&indices[r]) {
+                    *s = f32::from(i);
+                }
+            }
         }
         let changed = next.iter().zip(&indices).filter(|(a, b)| a != b).count() as u32;
         self.set_parameters(&next[layout.phase()], &next[layout.magnitude()]);

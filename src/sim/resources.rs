@@ -74,6 +74,8 @@ pub struct ForwardSettings {
     /// timestep loop: `forward.settle`, `Phasor`, `Replace`, no eviction, no radiation, and a
     /// loop of at least the graph's depth.
     pub settled: bool,
+    /// `forward.silence_hidden`: hidden nodes never become active.
+    pub silence_hidden: bool,
 }
 
 /// Dense copies of all node parameters, `[node][dim]`, and their phasor matrix: a mirror of
@@ -520,6 +522,8 @@ pub struct TrainingSettings {
     pub batch_size: u32,
     /// `training.learn_encodings`.
     pub learn_encodings: bool,
+    /// `training.freeze_hidden`: hidden nodes' parameters are never updated.
+    pub freeze_hidden: bool,
 }
 
 impl TrainingSettings {

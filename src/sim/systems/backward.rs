@@ -236,6 +236,7 @@ pub fn through_arrivals(
             dim: settings.dim,
             weight: settings.phasor.unwrap_or_default(),
             inhibition: settings.inhibition,
+            silence_hidden: settings.silence_hidden,
         };
         let (g_phase, g_magnitude) = &mut tape.settled_scratch;
         crate::model::settle::backward_settled(

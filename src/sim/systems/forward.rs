@@ -262,6 +262,9 @@ pub fn apply_arrivals(
     };
     for &v in list {
         let vk = v as usize;
+        if settings.silence_hidden && topology.graph.roles.is_hidden(v) {
+            continue;
+        }
         let entity = topology.entities[vk];
         let was_active = snapshot.slot_of[vk] != u32::MAX;
         let mut phase: IndexVec = Default::default();
@@ -348,6 +351,7 @@ pub fn settle(
         dim,
         weight: settings.phasor.unwrap_or_default(),
         inhibition: settings.inhibition,
+        silence_hidden: settings.silence_hidden,
     };
     let pass = &mut pass.0;
     model::settle::settle(

@@ -66,7 +66,11 @@ pub fn apply_updates(
     let _t = ctx.time();
     let dim = ctx.settings.dim;
     let mut changed = 0u32;
+    let frozen = |k: usize| training.freeze_hidden && topology.graph.roles.is_hidden(k as u32);
     let mut step = |k: usize, g_phase: &[f32], g_magnitude: &[f32]| {
+        if frozen(k) {
+            return;
+        }
         let Ok((mut phase, mut magnitude, mut acc)) = params.get_mut(topology.entities[k]) else {
             return;
         };
