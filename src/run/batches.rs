@@ -142,19 +142,20 @@ impl Runner {
                 }
                 (outcomes, fresh)
             };
+        // rayon's pool (kept between batches) and scoped threads spawned per batch measured
+        // the same within noise on 2 cores (1033 vs 1023 samples/s over 3 interleaved runs
+        // each on scenes/mnist-deep.ron); the pool is kept.
         let shares: Vec<Share> = if parts.len() == 1 {
             parts.into_iter().map(run).collect()
         } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = parts
-                    .into_iter()
-                    .map(|part| scope.spawn(move || run(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            })
+            let mut slots: Vec<Option<Share>> = (0..parts.len()).map(|_| None).collect();
+            rayon::scope(|scope| {
+                for (part, slot) in parts.into_iter().zip(slots.iter_mut()) {
+                    let run = &run;
+                    scope.spawn(move |_| *slot = Some(run(part)));
+                }
+            });
+            slots.into_iter().flatten().collect()
         };
         self.trainers = trainers;
         let mut all = Vec::with_capacity(indices.len());

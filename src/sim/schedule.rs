@@ -341,10 +341,15 @@ mod tests {
         let mut sim = simulation(Granularity::Split { parts: 2 });
         let len = sim.encoding_len();
         let (phase, magnitude) = (vec![3u16; len], vec![5u16; len]);
+        // A SPEC 7 sample (local credit, the sign rule), the timestep loop with radiation.
+        let mut scene = sim_scene(Granularity::Split { parts: 2 });
+        scene.training = Default::default();
+        scene.forward.combine = crate::scene::Combine::Sum;
+        scene.forward.carry = crate::scene::Carry::Accumulate;
+        sim.apply_settings(&scene);
         sim.train_encoded(&phase, &magnitude, 1);
         // The SPEC 11 systems run only with `Backprop` or on the batch path: a second sample
         // with both (`Local` credit on the batch path runs `credit::local_gradient`).
-        let mut scene = sim_scene(Granularity::Split { parts: 2 });
         scene.training.credit = crate::scene::CreditSetting::Backprop;
         sim.apply_settings(&scene);
         sim.train_encoded(&phase, &magnitude, 1);
