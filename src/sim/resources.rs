@@ -614,6 +614,26 @@ pub struct BackpropTape {
     pub seed_magnitude: Vec<f32>,
     /// The settled reverse pass's activation gradients (phase, magnitude).
     pub settled_scratch: (Vec<f32>, Vec<f32>),
+    /// The read-out gradient's buffers, reused.
+    pub readout: ReadoutScratch,
+}
+
+/// Buffers of the read-out gradient: the active outputs' slots and signals and the gradients
+/// of the logits, the signals and the encodings' signals.
+#[derive(Default)]
+pub struct ReadoutScratch {
+    /// Active outputs' slots, ascending, with their node index.
+    pub outputs: Vec<(u32, u32)>,
+    /// Output slots in order.
+    pub slots: Vec<u32>,
+    /// Their signals, `[output][dim]`.
+    pub signals: Vec<f32>,
+    /// ∂L/∂z.
+    pub g_z: Vec<f32>,
+    /// ∂L/∂so.
+    pub g_signals: Vec<f32>,
+    /// ∂L/∂e (signals).
+    pub g_encodings: Vec<f32>,
 }
 
 /// Credit of the current sample in contiguous arrays: the credited nodes (outputs in slot

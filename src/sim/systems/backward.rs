@@ -137,41 +137,55 @@ pub fn readout_gradient(
     }
     tape.final_active.extend(active.iter().map(|n| n.index));
     tape.final_active.sort_unstable();
-    let mut listed: Vec<(u32, &Activation)> = outputs.iter().map(|(o, a)| (o.slot, a)).collect();
-    listed.sort_unstable_by_key(|&(slot, _)| slot);
-    let slots: Vec<u32> = listed.iter().map(|&(slot, _)| slot).collect();
-    let mut signals = vec![0.0f32; listed.len() * dim];
-    for (i, (_, a)) in listed.iter().enumerate() {
-        tables.signal_vec(
-            &a.phase[..dim],
-            &a.magnitude[..dim],
-            &mut signals[i * dim..(i + 1) * dim],
-        );
+    let first_output = topology.graph.roles.first_output();
+    let r = &mut tape.readout;
+    r.outputs.clear();
+    r.outputs
+        .extend(outputs.iter().map(|(o, _)| (o.slot, first_output + o.slot)));
+    r.outputs.sort_unstable();
+    r.slots.clear();
+    r.slots.extend(r.outputs.iter().map(|&(slot, _)| slot));
+    r.signals.clear();
+    r.signals.resize(r.outputs.len() * dim, 0.0);
+    let activation = |k: u32| outputs.get(topology.entities[k as usize]).map(|(_, a)| a);
+    for (i, &(_, k)) in r.outputs.iter().enumerate() {
+        if let Ok(a) = activation(k) {
+            tables.signal_vec(
+                &a.phase[..dim],
+                &a.magnitude[..dim],
+                &mut r.signals[i * dim..(i + 1) * dim],
+            );
+        }
     }
     let e = &encodings.0;
-    let mut g_z = vec![0.0f32; e.classes];
+    r.g_z.clear();
+    r.g_z.resize(e.classes, 0.0);
     loss_gradient(
         &readout.logits,
         sample.label as usize,
         settings.temperature,
         settings.label_smoothing,
-        &mut g_z,
+        &mut r.g_z,
     );
-    let mut g_signals = vec![0.0f32; signals.len()];
-    let mut g_enc = vec![0.0f32; e.signals.len()];
+    r.g_signals.clear();
+    r.g_signals.resize(r.signals.len(), 0.0);
+    r.g_encodings.clear();
+    r.g_encodings.resize(e.signals.len(), 0.0);
     logits_backward(
         settings.readout,
-        &signals,
-        &slots,
+        &r.signals,
+        &r.slots,
         &e.signals,
-        &g_z,
-        &mut g_signals,
-        &mut g_enc,
+        &r.g_z,
+        &mut r.g_signals,
+        &mut r.g_encodings,
     );
-    let first_output = topology.graph.roles.first_output() as usize;
     let (mut g_p, mut g_m) = ([0.0f32; MAX_DIM], [0.0f32; MAX_DIM]);
-    for (i, &(slot, a)) in listed.iter().enumerate() {
-        let k = first_output + slot as usize;
+    for (i, &(_, k)) in r.outputs.iter().enumerate() {
+        let Ok(a) = activation(k) else {
+            continue;
+        };
+        let k = k as usize;
         let row = k * dim..(k + 1) * dim;
         g_p[..dim].fill(0.0);
         g_m[..dim].fill(0.0);
@@ -179,7 +193,7 @@ pub fn readout_gradient(
             tables,
             &a.phase[..dim],
             &a.magnitude[..dim],
-            &g_signals[i * dim..(i + 1) * dim],
+            &r.g_signals[i * dim..(i + 1) * dim],
             &mut g_p[..dim],
             &mut g_m[..dim],
         );
@@ -194,7 +208,7 @@ pub fn readout_gradient(
             tables,
             &e.phase,
             &e.magnitude,
-            &g_enc,
+            &tape.readout.g_encodings,
             &mut head[enc_p],
             &mut tail[..layout.encoding],
         );
