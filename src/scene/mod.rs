@@ -146,6 +146,18 @@ fn ron_options() -> ron::Options {
 /// Parses and validates scene text. `origin` (usually the file path) prefixes every message.
 pub fn parse(text: &str, origin: &str) -> Result<Scene, SceneError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some((line, column)) = too_deep(text, MAX_NESTING) {
+        return Err(SceneError::Invalid(vec![Diagnostic {
+            origin: origin.to_string(),
+            line,
+            column,
+            path: String::new(),
+            kind: DiagnosticKind::Syntax,
+            message: format!(
+                "brackets nested deeper than {MAX_NESTING} levels; a scene needs a handful"
+            ),
+        }]));
+    }
     let scene: Scene = ron_options()
         .from_str(text)
         .map_err(|e| SceneError::Invalid(vec![ron_diagnostic(text, &e, &FileSite { origin })]))?;
@@ -159,6 +171,113 @@ pub fn parse(text: &str, origin: &str) -> Result<Scene, SceneError> {
         return Err(SceneError::Invalid(diagnostics));
     }
     Ok(scene)
+}
+
+/// The deepest nesting of `(`, `[` and `{` a scene may use. The parser recurses per level, so a
+/// limit keeps a hostile file from overflowing the stack (issue 12, item 8).
+pub const MAX_NESTING: usize = 128;
+
+/// Where (1-based line and column, in characters) brackets first nest deeper than `limit`,
+/// ignoring strings, raw strings, characters and comments; `None` when they never do.
+pub(super) fn too_deep(text: &str, limit: usize) -> Option<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let (mut depth, mut line, mut column) = (0usize, 1usize, 1usize);
+    let mut i = 0;
+    let advance = |i: usize, line: &mut usize, column: &mut usize| {
+        if chars[i] == '\n' {
+            *line += 1;
+            *column = 1;
+        } else {
+            *column += 1;
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '/' if next == Some('/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    advance(i, &mut line, &mut column);
+                    i += 1;
+                }
+                continue;
+            }
+            '/' if next == Some('*') => {
+                // Block comments nest in RON.
+                let mut open = 0usize;
+                while i < chars.len() {
+                    if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                        open += 1;
+                        advance(i, &mut line, &mut column);
+                        i += 1;
+                    } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                        open -= 1;
+                        advance(i, &mut line, &mut column);
+                        i += 1;
+                        if open == 0 {
+                            advance(i, &mut line, &mut column);
+                            i += 1;
+                            break;
+                        }
+                    }
+                    advance(i, &mut line, &mut column);
+                    i += 1;
+                }
+                continue;
+            }
+            'r' if matches!(next, Some('"') | Some('#')) => {
+                let mut hashes = 0;
+                let mut j = i + 1;
+                while chars.get(j) == Some(&'#') {
+                    hashes += 1;
+                    j += 1;
+                }
+                if chars.get(j) == Some(&'"') {
+                    let closing: Vec<char> = std::iter::once('"')
+                        .chain(std::iter::repeat_n('#', hashes))
+                        .collect();
+                    while i <= j {
+                        advance(i, &mut line, &mut column);
+                        i += 1;
+                    }
+                    while i < chars.len() && !chars[i..].starts_with(&closing) {
+                        advance(i, &mut line, &mut column);
+                        i += 1;
+                    }
+                    for _ in 0..closing.len().min(chars.len() - i) {
+                        advance(i, &mut line, &mut column);
+                        i += 1;
+                    }
+                    continue;
+                }
+            }
+            '"' | '\'' => {
+                advance(i, &mut line, &mut column);
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        advance(i, &mut line, &mut column);
+                        i += 1;
+                    }
+                    advance(i, &mut line, &mut column);
+                    i += 1;
+                }
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some((line, column));
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if i < chars.len() {
+            advance(i, &mut line, &mut column);
+            i += 1;
+        }
+    }
+    None
 }
 
 /// Reads and parses a scene file; relative paths inside it are left as written (they are

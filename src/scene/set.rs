@@ -153,6 +153,13 @@ impl Scene {
         } else {
             a.value.clone()
         };
+        if super::too_deep(&value, super::MAX_NESTING).is_some() {
+            return Err(fail(format!(
+                "{}: brackets nested deeper than {} levels; a value needs a handful",
+                a.path,
+                super::MAX_NESTING
+            )));
+        }
         let start = entry.value.start;
         let spliced = format!("{}{}{}", &text[..start], value, &text[entry.value.end..]);
         let site = SetSite {

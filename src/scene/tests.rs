@@ -1317,3 +1317,44 @@ fn issue_12_schedule_parts_and_batch_size_are_range_checked() {
     )
     .unwrap();
 }
+
+#[test]
+fn issue_12_deeply_nested_scene_is_refused_positioned_not_a_stack_overflow() {
+    let text = format!(
+        "Scene(\n  name: {}{})",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let err = parse(&text, "deep.ron").unwrap_err();
+    // The 129th bracket: `Scene(` is level 1 at line 1, the name's brackets start at column 9
+    // of line 2, so level 129 is column 9 + 127 = 136.
+    assert_eq!(
+        err.to_string(),
+        "deep.ron:2:136: brackets nested deeper than 128 levels; a scene needs a handful"
+    );
+    // Brackets inside strings and comments do not count, and ordinary scenes pass.
+    let quoted = format!(
+        "Scene(script: [Checkpoint(path: \"{}\")] /* {} */) // {}",
+        "(".repeat(500),
+        "[".repeat(500),
+        "{".repeat(500)
+    );
+    assert!(parse(&quoted, "q.ron").is_ok());
+    let raw = format!(
+        "Scene(script: [Checkpoint(path: r#\"{}\"#)])",
+        "(".repeat(300)
+    );
+    assert!(parse(&raw, "r.ron").is_ok());
+    // The same limit for `--set` values.
+    let mut scene = Scene::default();
+    let deep = format!(
+        "forward.decay={}0.5{}",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let err = scene.apply_set(&deep).unwrap_err();
+    assert!(
+        err.to_string().contains("nested deeper than 128 levels"),
+        "{err}"
+    );
+}
