@@ -60,6 +60,10 @@ fn bench_json_reports_throughput_and_stages() {
         "2",
         "--set",
         "data.source=Synthetic(train: 10, test: 20)",
+        // The quickstart runs without radiation (as the settled pass): switch it on so the
+        // radiation stage is timed too.
+        "--set",
+        "radiation.enabled=true",
         "--json",
     ]);
     assert!(ok, "stderr: {err}");
