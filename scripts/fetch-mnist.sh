@@ -17,12 +17,22 @@ files=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t1
 
 cd "$repo_root"
 
+# Complete means all four files with exactly the sizes of the default 8000 / 2000 split (IDX
+# headers of 16 and 8 bytes, 784 pixels per image); a missing, truncated or differently split
+# file is re-imported. With extra import flags the import always runs.
+sizes=($((16 + 8000 * 784)) $((8 + 8000)) $((16 + 2000 * 784)) $((8 + 2000)))
 complete=1
-for f in "${files[@]}"; do
-    [[ -f "$out_dir/$f" ]] || complete=0
+if [[ $# -gt 0 ]]; then
+    complete=0
+fi
+for i in "${!files[@]}"; do
+    f="$out_dir/${files[$i]}"
+    if [[ ! -f "$f" ]] || [[ "$(wc -c < "$f")" -ne "${sizes[$i]}" ]]; then
+        complete=0
+    fi
 done
 if [[ $complete -eq 1 ]]; then
-    echo "fetch-mnist: $out_dir already has all four IDX files; nothing to do (delete it to re-import)."
+    echo "fetch-mnist: $out_dir already has the four IDX files of the 8000 / 2000 split; nothing to do (delete it to re-import)."
     exit 0
 fi
 

