@@ -296,7 +296,7 @@ mod tests {
         let src = tmp.path().join("digits");
         let out = tmp.path().join("out");
         let err = import_mnist_json(&src, &out, 0, 1, 1).unwrap_err();
-        assert!(matches!(err, DataError::Missing { ref tried, .. } if tried.len() == 2));
+        assert!(matches!(err, DataError::Missing { ref tried, .. } if tried.len() == 3));
         assert!(
             err.to_string().contains("package/src/digits/0.json"),
             "{err}"
