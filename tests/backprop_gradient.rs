@@ -371,6 +371,12 @@ fn check(combine: Combine, carry: Carry, radiation: bool) -> usize {
         (base - loss).abs() < 1e-4 * (1.0 + loss.abs()),
         "{combine:?} {carry:?}: reference loss {base} vs simulation {loss}"
     );
+    // Some phase or magnitude sum wrapped (an offset of a whole turn), so the straight-through
+    // `mod` at the wrap is part of what the finite differences check.
+    assert!(
+        rounding.offsets.iter().any(|o| o.abs() > 1.0),
+        "no sum wrapped at N or M"
+    );
     rounding.record = false;
     let h = 1e-4;
     let mut numeric = vec![0.0f64; theta.len()];

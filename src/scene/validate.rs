@@ -505,39 +505,28 @@ impl Checker {
         // An approximate cache answers from whatever an earlier lookup stored, so results
         // depend on the order samples meet it; replicas would split that order.
         let approximate = c.quantization > 1 || c.max_staleness > 0;
-        if c.enabled && approximate && s.schedule.train_worlds > 1 {
-            self.push_related(
-                "radiation.cache.enabled",
-                c.enabled,
-                format!(
-                    "the cache is approximate (quantization {}, max_staleness {}; exact is 1 \
-                     and 0), so its answers depend on the order of lookups and it needs \
-                     schedule.train_worlds = 1 (it is {})",
-                    c.quantization, c.max_staleness, s.schedule.train_worlds
-                ),
-                &[
-                    "radiation.cache.quantization",
-                    "radiation.cache.max_staleness",
-                    "schedule.train_worlds",
-                ],
-            );
-        }
-        if c.enabled && approximate && s.schedule.eval_replicas > 1 {
-            self.push_related(
-                "radiation.cache.enabled",
-                c.enabled,
-                format!(
-                    "the cache is approximate (quantization {}, max_staleness {}; exact is 1 \
-                     and 0), so its answers depend on the order of lookups and it needs \
-                     schedule.eval_replicas = 1 (it is {})",
-                    c.quantization, c.max_staleness, s.schedule.eval_replicas
-                ),
-                &[
-                    "radiation.cache.quantization",
-                    "radiation.cache.max_staleness",
-                    "schedule.eval_replicas",
-                ],
-            );
+        let worlds = [
+            ("schedule.eval_replicas", s.schedule.eval_replicas),
+            ("schedule.train_worlds", s.schedule.train_worlds),
+        ];
+        for (field, count) in worlds {
+            if c.enabled && approximate && count > 1 {
+                self.push_related(
+                    "radiation.cache.enabled",
+                    c.enabled,
+                    format!(
+                        "the cache is approximate (quantization {}, max_staleness {}; exact is 1 \
+                         and 0), so its answers depend on the order of lookups and it needs \
+                         {field} = 1 (it is {count})",
+                        c.quantization, c.max_staleness
+                    ),
+                    &[
+                        "radiation.cache.quantization",
+                        "radiation.cache.max_staleness",
+                        field,
+                    ],
+                );
+            }
         }
     }
 

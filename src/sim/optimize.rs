@@ -13,6 +13,13 @@ use crate::model::optimizer::{self, magnitude_index, phase_index};
 use crate::model::update;
 
 impl Simulation {
+    /// The hidden nodes' cells within a `[node][dim]` array.
+    fn hidden_cells(&self) -> std::ops::Range<usize> {
+        let roles = self.world.resource::<Topology>().graph.roles;
+        let dim = self.settings.dim;
+        roles.inputs as usize * dim..roles.first_output() as usize * dim
+    }
+
     /// Where node and encoding indices sit in this world's gradients.
     pub fn gradient_layout(&self) -> GradLayout {
         super::systems::backward::layout(
@@ -92,9 +99,7 @@ impl Simulation {
         }
         let training = self.world.resource::<TrainingSettings>().clone();
         if training.freeze_hidden {
-            let roles = self.world.resource::<Topology>().graph.roles;
-            let dim = self.settings.dim;
-            let hidden = roles.inputs as usize * dim..roles.first_output() as usize * dim;
+            let hidden = self.hidden_cells();
             for range in [layout.phase(), layout.magnitude()] {
                 let start = range.start;
                 mean[start + hidden.start..start + hidden.end].fill(0.0);
@@ -130,11 +135,7 @@ impl Simulation {
         indices.extend(&enc_phase);
         indices.extend(&enc_magnitude);
         let is_phase = |i: usize| layout.phase().contains(&i) || layout.enc_phase().contains(&i);
-        let hidden = {
-            let roles = self.world.resource::<Topology>().graph.roles;
-            let dim = self.settings.dim;
-            roles.inputs as usize * dim..roles.first_output() as usize * dim
-        };
+        let hidden = self.hidden_cells();
         let mut state = self.world.resource_mut::<OptimizerState>();
         let state = &mut *state;
         if state.shadows.len() != layout.len() {

@@ -78,6 +78,18 @@ pub struct ForwardSettings {
     pub silence_hidden: bool,
 }
 
+impl ForwardSettings {
+    /// The settings of the settled pass ([`crate::model::settle`]).
+    pub fn settle(&self) -> crate::model::settle::Settings {
+        crate::model::settle::Settings {
+            dim: self.dim,
+            weight: self.phasor.unwrap_or_default(),
+            inhibition: self.inhibition,
+            silence_hidden: self.silence_hidden,
+        }
+    }
+}
+
 /// Dense copies of all node parameters, `[node][dim]`, and their phasor matrix: a mirror of
 /// the `Phase`/`Magnitude` components, written only by the parameter-sync system
 /// ([`crate::sim::systems::inject::sync_params`]), so it is workspace and never saved.

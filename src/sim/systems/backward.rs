@@ -246,16 +246,10 @@ pub fn through_arrivals(
     let tape = &mut *tape;
     let (phase, rest) = grad.values.split_at_mut(cells);
     if state.settled {
-        let s = crate::model::settle::Settings {
-            dim: settings.dim,
-            weight: settings.phasor.unwrap_or_default(),
-            inhibition: settings.inhibition,
-            silence_hidden: settings.silence_hidden,
-        };
         let (g_phase, g_magnitude) = &mut tape.settled_scratch;
         crate::model::settle::backward_settled(
             &ctx.tables.0,
-            s,
+            settings.settle(),
             &order.0,
             &settled.0,
             Seed {

@@ -347,16 +347,10 @@ pub fn settle(
     let _t = ctx.time();
     let settings = &ctx.settings;
     let dim = settings.dim;
-    let settle_settings = model::settle::Settings {
-        dim,
-        weight: settings.phasor.unwrap_or_default(),
-        inhibition: settings.inhibition,
-        silence_hidden: settings.silence_hidden,
-    };
     let pass = &mut pass.0;
     model::settle::settle(
         &ctx.tables.0,
-        settle_settings,
+        settings.settle(),
         &topology.graph,
         &order.0,
         &params.phase,
