@@ -187,6 +187,15 @@ pub enum CheckpointError {
         /// What is wrong.
         what: String,
     },
+    /// The checkpoint is sound but does not fit this run (another adapter, another
+    /// gradient-accumulation window, settings an override cannot join).
+    #[error("checkpoint {path} does not fit this run: {what}")]
+    Incompatible {
+        /// The file.
+        path: String,
+        /// What does not fit.
+        what: String,
+    },
     /// The checkpoint was made for a run of another shape.
     #[error(
         "checkpoint {path} was made for {field} = {checkpoint}, this run has {run}{}",

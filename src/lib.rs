@@ -45,6 +45,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod graph;
 pub mod hash;
+pub mod lock;
 pub mod model;
 pub mod radiation;
 pub mod run;

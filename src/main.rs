@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use neurograph::batch;
+use neurograph::run::outdir::Existing;
 use neurograph::run::report::RunDir;
 use neurograph::run::{self, BenchMode, Runner, executor_name, inspect};
 use neurograph::scene::{self, Scene};
@@ -26,9 +27,14 @@ enum Command {
         #[command(flatten)]
         scene: SceneArgs,
         /// Output directory for the manifest, metrics, summary, curves and relative
-        /// checkpoint paths (default: runs/<scene>-<seed>/).
+        /// checkpoint paths (default: runs/<scene>-<seed>/). It must be empty, or hold an
+        /// unfinished run of the same inputs (restarted); another process writing it is refused.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Replace whatever the output directory holds (another run, a finished run of the
+        /// same inputs) instead of refusing it.
+        #[arg(long)]
+        overwrite: bool,
         /// Print one JSON object as the last line of stdout instead of tables.
         #[arg(long)]
         json: bool,
@@ -155,12 +161,12 @@ impl SceneArgs {
             scene.schedule.threads = t;
             flags.push(format!("--threads {t}"));
         }
-        if !flags.is_empty() {
-            if let Err(errors) = scene.validate() {
-                let flags = flags.join(" ");
-                let lines: Vec<String> = errors.iter().map(|e| format!("{flags}: {e}")).collect();
-                bail!("{}", lines.join("\n"));
-            }
+        if !flags.is_empty()
+            && let Err(errors) = scene.validate()
+        {
+            let flags = flags.join(" ");
+            let lines: Vec<String> = errors.iter().map(|e| format!("{flags}: {e}")).collect();
+            bail!("{}", lines.join("\n"));
         }
         Ok(scene)
     }
@@ -180,14 +186,22 @@ fn real_main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
-            scene,
+            scene: args,
             out,
+            overwrite,
             json,
             quiet,
         } => {
-            let scene = scene.load()?;
+            let scene = args.load()?;
             let out = out.unwrap_or_else(|| RunDir::default_path(&scene));
-            let mut runner = Runner::new(&scene, quiet || json)?.with_output(&out)?;
+            let existing = if overwrite {
+                Existing::Replace
+            } else {
+                Existing::Refuse
+            };
+            let mut runner = Runner::new(&scene, quiet || json)?
+                .with_overrides(args.sets.clone())
+                .with_output_mode(&out, existing)?;
             let report = runner.run_script()?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);

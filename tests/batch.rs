@@ -37,7 +37,7 @@ fn grid() -> GridAxis {
 #[test]
 fn matrix_expands_in_order_with_unique_directories() {
     let scenes = [entry("a"), entry("b")];
-    let specs = batch::expand(&scenes, Some(&[1, 2, 3]), &[grid()]);
+    let specs = batch::expand(&scenes, Some(&[1, 2, 3]), &[grid()]).unwrap();
     assert_eq!(specs.len(), 2 * 2 * 3);
     assert_eq!(specs[0].dir_name, "a-s1-training.learning_rate_phase=0.01");
     assert_eq!(specs[3].dir_name, "a-s1-training.learning_rate_phase=0.02");
@@ -52,7 +52,7 @@ fn matrix_expands_in_order_with_unique_directories() {
 #[test]
 fn every_run_is_in_exactly_one_shard() {
     let scenes = [entry("a"), entry("b")];
-    let specs = batch::expand(&scenes, Some(&[1, 2, 3, 4, 5]), &[grid()]);
+    let specs = batch::expand(&scenes, Some(&[1, 2, 3, 4, 5]), &[grid()]).unwrap();
     for n in 1..=7 {
         let mut seen = vec![0; specs.len()];
         for i in 0..n {
@@ -86,7 +86,8 @@ fn parse_errors_are_clear() {
         &[entry("a")],
         None,
         &[batch::parse_grid("architecture.vector_dim=0").unwrap()],
-    )[0];
+    )
+    .unwrap()[0];
     let err = batch::run_scene(spec, &small("a"), 1).unwrap_err();
     assert!(
         err.contains("architecture.vector_dim") && err.contains("between 1 and 16"),
@@ -101,6 +102,7 @@ fn opts(dir: &Path, jobs: usize) -> BatchOptions {
         out: dir.to_path_buf(),
         quiet: true,
         summary_dir: dir.to_path_buf(),
+        sets: Vec::new(),
     }
 }
 
@@ -112,7 +114,7 @@ fn resumes_after_a_crash_and_isolates_failures() {
         scene: Err("broken.ron:1:1: syntax error".into()),
     };
     let scenes = [entry("a"), bad];
-    let specs = batch::expand(&scenes, Some(&[1, 2]), &[]);
+    let specs = batch::expand(&scenes, Some(&[1, 2]), &[]).unwrap();
     // A crashed earlier attempt: a run directory with a partial metrics file and no summary.
     let crashed = dir.path().join(&specs[1].dir_name);
     std::fs::create_dir_all(&crashed).unwrap();
@@ -159,7 +161,7 @@ fn resumes_after_a_crash_and_isolates_failures() {
 fn a_run_in_a_batch_equals_the_same_run_alone() {
     let dir = tempfile::tempdir().unwrap();
     let scenes = [entry("a")];
-    let specs = batch::expand(&scenes, Some(&[4]), &[grid()]);
+    let specs = batch::expand(&scenes, Some(&[4]), &[grid()]).unwrap();
     batch::run(&specs, &scenes, &opts(dir.path(), 2), &|_| {}).unwrap();
     let alone_scene = batch::run_scene(&specs[1], &small("a"), 2).unwrap();
     let alone_dir = tempfile::tempdir().unwrap();
@@ -258,7 +260,7 @@ fn a_scene_sweep_is_a_grid_axis() {
         path: "swept.ron".into(),
         scene: Ok(scene),
     };
-    let specs = batch::expand(&[entry], Some(&[1]), &[grid()]);
+    let specs = batch::expand(&[entry], Some(&[1]), &[grid()]).unwrap();
     assert_eq!(specs.len(), 4);
     assert_eq!(
         specs[1].grid,
@@ -280,4 +282,73 @@ fn a_scene_sweep_is_a_grid_axis() {
         err.contains("sweep[0].values[1]") && err.contains("(0, 1]"),
         "{err}"
     );
+}
+
+/// Regression (issue 12, smaller items): Slurm and Kubernetes array jobs had to compute
+/// `--shard I/N` themselves.
+#[test]
+fn issue_12_shard_auto_reads_slurm_and_kubernetes_arrays() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let slurm = env(&[
+        ("SLURM_ARRAY_TASK_ID", "7"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_STEP", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "5"),
+    ]);
+    assert_eq!(batch::resolve_shard("auto", &slurm), Ok((3, 5)));
+    assert_eq!(batch::resolve_shard("auto/9", &slurm), Ok((3, 9)));
+    let off_grid = env(&[
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_STEP", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "5"),
+    ]);
+    assert!(batch::resolve_shard("auto", &off_grid).is_err());
+    let k8s = env(&[("JOB_COMPLETION_INDEX", "2")]);
+    assert_eq!(batch::resolve_shard("auto/4", &k8s), Ok((2, 4)));
+    let err = batch::resolve_shard("auto", &k8s).unwrap_err();
+    assert!(err.contains("auto/N"), "{err}");
+    assert!(batch::resolve_shard("auto/2", &env(&[("JOB_COMPLETION_INDEX", "2")])).is_err());
+    let none = env(&[]);
+    let err = batch::resolve_shard("auto", &none).unwrap_err();
+    assert!(err.contains("SLURM_ARRAY_TASK_ID"), "{err}");
+    assert_eq!(batch::resolve_shard("1/3", &none), Ok((1, 3)));
+}
+
+/// Regression (issue 12, smaller items): indicatif hides itself when stderr is not a terminal,
+/// so a batch's log showed nothing for hours; `--progress plain` writes lines.
+#[test]
+fn issue_12_plain_progress_writes_lines_to_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.ron");
+    std::fs::write(
+        &file,
+        r#"Scene(
+            name: "p",
+            architecture: (total_nodes: 120, input_nodes: 30, output_nodes: 10),
+            data: (source: Synthetic(train: 40, test: 20)),
+            schedule: (threads: 1, eval_replicas: 1),
+            script: [Train(epochs: 1), Evaluate(split: Test)],
+        )"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .arg("batch")
+        .arg(&file)
+        .args(["--seeds", "1,2", "--out"])
+        .arg(dir.path().join("out"))
+        .args(["--set", "training.learning_rate_phase=0.02"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("batch: job 0 starts p-s1"), "{stderr}");
+    assert!(stderr.contains("batch: job 0 done"), "{stderr}");
+    assert!(stderr.contains("(2/2)"), "{stderr}");
 }

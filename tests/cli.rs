@@ -30,6 +30,7 @@ fn run_json_reports_evaluations() {
         "data.source=Synthetic(train: 10, test: 30)",
         "--out",
         concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-run"),
+        "--overwrite",
         "--json",
     ]);
     assert!(ok, "stderr: {err}");
@@ -134,6 +135,7 @@ fn run_reports_radiation_cache_statistics_and_inspect_prints_them() {
         "radiation.cache.enabled=true",
         "--out",
         dir,
+        "--overwrite",
         "--json",
     ]);
     assert!(ok, "stderr: {err}");
@@ -225,5 +227,28 @@ fn issue_12_import_refuses_empty_splits() {
         ]);
         assert!(!ok, "an empty split was accepted");
         assert!(err.contains("0 is not in 1.."), "{err}");
+    }
+}
+
+/// Regression (issue 12, smaller items): `batch` and `experiment` rejected `--set`, although
+/// every scene command takes it; a bad value is reported with its position before anything runs.
+#[test]
+fn issue_12_experiment_and_batch_take_set() {
+    for command in [
+        &["experiment", "scheduling", "scenes/quickstart.ron"][..],
+        &["batch", "scenes/quickstart.ron", "--out"][..],
+    ] {
+        let mut args = command.to_vec();
+        let out = concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-set-batch");
+        if args.last() == Some(&"--out") {
+            args.push(out);
+        }
+        args.extend(["--set", "forward.decay=7"]);
+        let (ok, _, err) = neurograph(&args);
+        assert!(!ok);
+        assert!(
+            err.contains("--set forward.decay=7:1:"),
+            "{command:?}: {err}"
+        );
     }
 }

@@ -43,10 +43,10 @@ fn restore_with_approximate_cache_continues_exactly() {
     );
     let b = run(
         &scene(
-            "[Restore(path: \"mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 60), \
+            "[Restore(path: \"../mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 60), \
              Checkpoint(path: \"resumed.ckpt\")]",
         ),
-        dir.path(),
+        &dir.path().join("continued"),
     );
     let strip = |mut m: neurograph::run::report::EpochMetrics| {
         m.seconds = 0.0;
@@ -60,7 +60,7 @@ fn restore_with_approximate_cache_continues_exactly() {
     );
     let (end, resumed) = (
         neurograph::checkpoint::load(&dir.path().join("end.ckpt")).unwrap(),
-        neurograph::checkpoint::load(&dir.path().join("resumed.ckpt")).unwrap(),
+        neurograph::checkpoint::load(&dir.path().join("continued/resumed.ckpt")).unwrap(),
     );
     // The whole world state (parameters, accumulators, version, cache entries) agrees, and so
     // does the runner's, but for the script position (the scripts differ).

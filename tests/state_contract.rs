@@ -117,7 +117,7 @@ fn restore_equals_never_stopping_after_every_sample_in_every_mode() {
         b.save_checkpoint(&path, 0).unwrap();
         drop(b);
         let mut c = Runner::new(&scene, true).unwrap();
-        c.restore_checkpoint(&path).unwrap();
+        c.restore_checkpoint(&path, 1).unwrap();
         continue_and_compare(&mut c, &a, mode);
     }
 }
@@ -155,7 +155,7 @@ fn epochs_closed_after_a_mid_epoch_restore_report_the_same_metrics() {
     b.train_samples(K, Some(EPOCH));
     b.save_checkpoint(&path, 0).unwrap();
     let mut c = Runner::new(&scene, true).unwrap();
-    c.restore_checkpoint(&path).unwrap();
+    c.restore_checkpoint(&path, 1).unwrap();
     let after: Vec<_> = c
         .train_samples(N - K, Some(EPOCH))
         .into_iter()

@@ -50,11 +50,11 @@ fn checkpoint_restore_continue_equals_uninterrupted() {
     );
     let a = run(&whole, dir.path());
     let resumed = scene(
-        "[Restore(path: \"mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 150), Checkpoint(path: \"resumed.ckpt\")]",
+        "[Restore(path: \"../mid.ckpt\"), Train(epochs: 1, samples_per_epoch: 150), Checkpoint(path: \"resumed.ckpt\")]",
     );
-    let b = run(&resumed, dir.path());
+    let b = run(&resumed, &dir.path().join("continued"));
     let end = neurograph::checkpoint::load(&dir.path().join("end.ckpt")).unwrap();
-    let again = neurograph::checkpoint::load(&dir.path().join("resumed.ckpt")).unwrap();
+    let again = neurograph::checkpoint::load(&dir.path().join("continued/resumed.ckpt")).unwrap();
     assert_eq!(end.state.sim, again.state.sim);
     let strip = |mut m: neurograph::run::report::EpochMetrics| {
         m.seconds = 0.0;
@@ -75,32 +75,35 @@ fn corrupt_and_truncated_checkpoints_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     run(
         &scene("[Train(epochs: 1, samples_per_epoch: 20), Checkpoint(path: \"a.ckpt\")]"),
-        dir.path(),
+        &dir.path().join("a"),
     );
-    let path = dir.path().join("a.ckpt");
+    let path = dir.path().join("a/a.ckpt");
     let bytes = std::fs::read(&path).unwrap();
-    let restore = scene("[Restore(path: \"a.ckpt\")]");
+    let restore = scene("[Restore(path: \"../a/a.ckpt\")]");
     let mut flipped = bytes.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x40;
     std::fs::write(&path, &flipped).unwrap();
-    let err = run_err(&restore, dir.path());
+    let err = run_err(&restore, &dir.path().join("flipped"));
     assert!(
         err.contains("Restore") && err.to_lowercase().contains("corrupt"),
         "{err}"
     );
     std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-    let err = run_err(&restore, dir.path());
+    let err = run_err(&restore, &dir.path().join("truncated"));
     assert!(err.to_lowercase().contains("truncated"), "{err}");
 }
 
 #[test]
 fn checkpoint_from_another_graph_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    run(&scene("[Checkpoint(path: \"a.ckpt\")]"), dir.path());
-    let mut other = scene("[Restore(path: \"a.ckpt\")]");
+    run(
+        &scene("[Checkpoint(path: \"a.ckpt\")]"),
+        &dir.path().join("a"),
+    );
+    let mut other = scene("[Restore(path: \"../a/a.ckpt\")]");
     other.seed = 12;
-    let err = run_err(&other, dir.path());
+    let err = run_err(&other, &dir.path().join("other"));
     assert!(err.contains("graph"), "{err}");
 }
 
@@ -112,7 +115,7 @@ fn set_steps_fail_clearly() {
         field: "training.hidden_credit_weight".into(),
         value: "-1".into(),
     });
-    let err = run_err(&s, dir.path());
+    let err = run_err(&s, &dir.path().join("bad"));
     assert!(
         err.contains("step 2") && err.contains("hidden_credit_weight"),
         "{err}"
@@ -123,7 +126,7 @@ fn set_steps_fail_clearly() {
     );
     let mut runner = Runner::new(&ok, true)
         .unwrap()
-        .with_output(dir.path())
+        .with_output(&dir.path().join("good"))
         .unwrap();
     runner.run_script().unwrap();
     assert_eq!(runner.scene().training.learning_rate_phase, 0.03);

@@ -7,7 +7,8 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -35,19 +36,50 @@ pub struct BatchArgs {
     /// The batch directory (one subdirectory per run, plus batch-summary.*).
     #[arg(long, default_value = "runs/batch")]
     pub out: PathBuf,
-    /// Run only slice I of N (0 <= I < N; runs whose matrix index is I mod N).
-    #[arg(long, value_name = "I/N")]
+    /// Run only slice I of N (0 <= I < N; runs whose matrix index is I mod N). `auto` reads
+    /// a Slurm job array (SLURM_ARRAY_TASK_ID, _MIN, _STEP and _COUNT) or a Kubernetes
+    /// indexed Job (JOB_COMPLETION_INDEX; give its completions count as `auto/N`).
+    #[arg(long, value_name = "I/N|auto|auto/N")]
     pub shard: Option<String>,
     /// Continue a batch in an existing directory (also what happens whenever it exists):
-    /// completed runs are skipped, incomplete ones restarted.
+    /// runs that finished with the same inputs are skipped, unfinished ones restarted, and
+    /// finished runs whose inputs changed (scene edited, other --set, another version) rerun.
     #[arg(long)]
     pub resume: bool,
+    /// Refuse to start when a finished run's inputs changed, instead of rerunning it.
+    #[arg(long)]
+    pub refuse_changed: bool,
+    /// Override a field of every scene, e.g. `--set training.epochs=3` (repeatable; applied
+    /// before the grid; same paths and validation as `neurograph run --set`).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub sets: Vec<String>,
     /// Print one JSON object (rows and aggregates) as the last line of stdout.
     #[arg(long)]
     pub json: bool,
-    /// No progress display.
+    /// Progress on stderr: `bar` (live bars), `plain` (one line every --progress-every
+    /// seconds, for logs such as Slurm's), `none`, or `auto` (bar on a terminal, else plain).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Seconds between `plain` progress lines.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub progress_every: u64,
+    /// No progress display (same as `--progress none`).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// How `neurograph batch` shows progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// `bar` when stderr is a terminal, `plain` otherwise.
+    Auto,
+    /// Live progress bars.
+    Bar,
+    /// One line every `--progress-every` seconds.
+    Plain,
+    /// Nothing.
+    None,
 }
 
 /// Why a batch could not start or could not write its summary. (A failing *run* is not an
@@ -75,6 +107,28 @@ pub enum BatchError {
         /// What the scene said about the value.
         error: SceneError,
     },
+    /// A `--set` value is invalid for a scene.
+    #[error("{scene}: --set: {error}")]
+    Set {
+        /// The scene file.
+        scene: String,
+        /// What the scene said about the value.
+        error: SceneError,
+    },
+    /// Finished runs' inputs changed and `--refuse-changed` was given.
+    #[error(
+        "{} finished run(s) have other inputs than they would run with now \
+         (--refuse-changed):\n{}",
+        runs.len(),
+        runs.join("\n")
+    )]
+    Changed {
+        /// `directory: what it holds`, per run.
+        runs: Vec<String>,
+    },
+    /// Another batch process writes this batch's summary.
+    #[error(transparent)]
+    Busy(#[from] crate::lock::LockError),
     /// The Ctrl-C handler could not be installed.
     #[error("installing the Ctrl-C handler")]
     CtrlC(#[source] ctrlc::Error),
@@ -94,8 +148,10 @@ pub enum BatchError {
 pub struct StatusCounts {
     /// Ran to completion now.
     pub done: usize,
-    /// Complete from an earlier invocation.
+    /// Complete from an earlier invocation with the same inputs.
     pub skipped: usize,
+    /// Complete from an earlier invocation, but rerun now because its inputs changed.
+    pub rerun: usize,
     /// Ended with an error.
     pub failed: usize,
     /// Not run because of Ctrl-C.
@@ -108,6 +164,7 @@ impl StatusCounts {
         StatusCounts {
             done: count(RunStatus::Done),
             skipped: count(RunStatus::Skipped),
+            rerun: count(RunStatus::Rerun),
             failed: count(RunStatus::Failed),
             interrupted: count(RunStatus::Interrupted),
         }
@@ -151,8 +208,10 @@ impl fmt::Display for BatchReport {
         let c = &self.counts;
         writeln!(
             f,
-            "{} done, {} already complete, {} failed, {} not run; summary in {}",
+            "{} done, {} rerun because their inputs changed, {} already complete, {} failed, \
+             {} not run; summary in {}",
             c.done,
+            c.rerun,
             c.skipped,
             c.failed,
             c.interrupted,
@@ -188,7 +247,17 @@ impl BatchArgs {
             .map(|g| super::parse_grid(g))
             .collect::<Result<_, _>>()
             .map_err(BatchError::Argument)?;
-        let scenes: Vec<SceneEntry> = self.scenes.iter().map(|p| SceneEntry::load(p)).collect();
+        let mut scenes: Vec<SceneEntry> = self.scenes.iter().map(|p| SceneEntry::load(p)).collect();
+        for entry in &mut scenes {
+            if let Ok(scene) = &mut entry.scene {
+                scene
+                    .apply_sets(&self.sets)
+                    .map_err(|error| BatchError::Set {
+                        scene: entry.path.display().to_string(),
+                        error,
+                    })?;
+            }
+        }
         for scene in scenes.iter().filter_map(|e| e.scene.as_ref().ok()) {
             for axis in &grid {
                 for value in &axis.values {
@@ -202,13 +271,35 @@ impl BatchArgs {
                 }
             }
         }
-        let mut specs = super::expand(&scenes, seeds.as_deref(), &grid);
+        let mut specs =
+            super::expand(&scenes, seeds.as_deref(), &grid).map_err(BatchError::Argument)?;
         let total = specs.len();
         let mut summary_dir = self.out.clone();
         if let Some(s) = &self.shard {
-            let (i, n) = super::parse_shard(s).map_err(BatchError::Argument)?;
+            let (i, n) = super::resolve_shard(s, &|k| std::env::var(k).ok())
+                .map_err(BatchError::Argument)?;
             specs = super::shard(specs, i, n);
             summary_dir = self.out.join(format!("shard-{i}-of-{n}"));
+        }
+        // One writer per summary; runs are locked one by one as they start.
+        let _lock = crate::lock::DirLock::acquire(&summary_dir)?;
+        let changed: Vec<String> = specs
+            .iter()
+            .filter_map(|spec| match super::found(spec, &scenes, &self.out) {
+                super::Found::Changed(what) => Some(format!("  {}: {what}", spec.dir_name)),
+                _ => None,
+            })
+            .collect();
+        if !changed.is_empty() {
+            if self.refuse_changed {
+                return Err(BatchError::Changed { runs: changed });
+            }
+            eprintln!(
+                "batch: {} finished run(s) have other inputs now and will be rerun \
+                 (--refuse-changed refuses instead):\n{}",
+                changed.len(),
+                changed.join("\n")
+            );
         }
         let cores = crate::sim::resolve_threads(0);
         let opts = BatchOptions {
@@ -217,6 +308,7 @@ impl BatchArgs {
             out: self.out.clone(),
             quiet: self.quiet,
             summary_dir: summary_dir.clone(),
+            sets: self.sets.clone(),
         };
         install_ctrlc_handler()?;
         eprintln!(
@@ -227,16 +319,24 @@ impl BatchArgs {
             (cores / self.jobs).max(1),
             self.out.display()
         );
-        let show = !self.quiet && !self.json && std::io::stderr().is_terminal();
-        let display = ProgressLines::new(show, specs.len(), self.jobs);
-        let outcome =
-            super::run(&specs, &scenes, &opts, &|p| display.update(p)).map_err(|source| {
-                BatchError::Summary {
-                    out: self.out.display().to_string(),
-                    source,
-                }
-            })?;
+        let mode = match (self.quiet || self.json, self.progress) {
+            (true, _) | (_, ProgressMode::None) => ProgressMode::None,
+            (false, ProgressMode::Auto) if std::io::stderr().is_terminal() => ProgressMode::Bar,
+            (false, ProgressMode::Auto) => ProgressMode::Plain,
+            (false, mode) => mode,
+        };
+        let display = Display::new(
+            mode,
+            specs.len(),
+            self.jobs,
+            Duration::from_secs(self.progress_every),
+        );
+        let outcome = super::run(&specs, &scenes, &opts, &|p| display.update(p));
         display.finish();
+        let outcome = outcome.map_err(|source| BatchError::Summary {
+            out: self.out.display().to_string(),
+            source,
+        })?;
         Ok(BatchReport {
             counts: StatusCounts::of(&outcome.rows),
             rows: outcome.rows,
@@ -267,6 +367,152 @@ fn install_ctrlc_handler() -> Result<(), BatchError> {
     }
 }
 
+/// The progress display of a batch, in one of the [`ProgressMode`]s (never `Auto`).
+enum Display {
+    Bars(ProgressLines),
+    Plain(PlainLines),
+    None,
+}
+
+impl Display {
+    fn new(mode: ProgressMode, runs: usize, jobs: usize, every: Duration) -> Display {
+        match mode {
+            ProgressMode::Bar => Display::Bars(ProgressLines::new(runs, jobs)),
+            ProgressMode::Plain => Display::Plain(PlainLines::start(runs, jobs, every)),
+            ProgressMode::None | ProgressMode::Auto => Display::None,
+        }
+    }
+
+    fn update(&self, p: Progress<'_>) {
+        match self {
+            Display::Bars(bars) => bars.update(p),
+            Display::Plain(lines) => lines.update(p),
+            Display::None => {}
+        }
+    }
+
+    fn finish(&self) {
+        match self {
+            Display::Bars(bars) => bars.finish(),
+            Display::Plain(lines) => lines.finish(),
+            Display::None => {}
+        }
+    }
+}
+
+/// What the plain display knows: runs finished and failed, and what each job is running.
+struct PlainState {
+    runs: usize,
+    finished: usize,
+    failed: usize,
+    running: Vec<Option<(String, Instant)>>,
+    started: Instant,
+}
+
+impl PlainState {
+    /// `batch: 3/12 runs finished (1 failed), 4m10s; job 0: quick-s1 (2m05s), job 1: idle`.
+    fn line(&self) -> String {
+        let jobs: Vec<String> = self
+            .running
+            .iter()
+            .enumerate()
+            .map(|(j, r)| match r {
+                Some((name, since)) => format!("job {j}: {name} ({})", clock(since.elapsed())),
+                None => format!("job {j}: idle"),
+            })
+            .collect();
+        format!(
+            "batch: {}/{} runs finished ({} failed), {}; {}",
+            self.finished,
+            self.runs,
+            self.failed,
+            clock(self.started.elapsed()),
+            jobs.join(", ")
+        )
+    }
+}
+
+/// `1h02m03s`, `4m10s`, `9s`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// Plain progress for logs: a line when a run starts or ends, and a status line every
+/// `every` while runs go on (from a ticker thread, so hour-long runs still show life).
+struct PlainLines {
+    state: Arc<Mutex<PlainState>>,
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    ticker: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl PlainLines {
+    fn start(runs: usize, jobs: usize, every: Duration) -> PlainLines {
+        let state = Arc::new(Mutex::new(PlainState {
+            runs,
+            finished: 0,
+            failed: 0,
+            running: vec![None; jobs],
+            started: Instant::now(),
+        }));
+        let (tx, rx) = mpsc::channel::<()>();
+        let shared = Arc::clone(&state);
+        let ticker = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                let line = shared.lock().unwrap_or_else(|p| p.into_inner()).line();
+                eprintln!("{line}");
+            }
+        });
+        PlainLines {
+            state,
+            stop: Mutex::new(Some(tx)),
+            ticker: Mutex::new(Some(ticker)),
+        }
+    }
+
+    fn update(&self, p: Progress<'_>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match p {
+            Progress::Started { job, spec } => {
+                eprintln!("batch: job {job} starts {}", spec.dir_name);
+                state.running[job] = Some((spec.dir_name.clone(), Instant::now()));
+            }
+            Progress::Finished { job, row } => {
+                state.finished += 1;
+                if row.status == RunStatus::Failed {
+                    state.failed += 1;
+                }
+                let took = state.running[job]
+                    .take()
+                    .map_or(String::new(), |(_, since)| {
+                        format!(" after {}", clock(since.elapsed()))
+                    });
+                let accuracy = row
+                    .accuracy
+                    .map_or(String::new(), |a| format!(", accuracy {:.2}%", 100.0 * a));
+                eprintln!(
+                    "batch: job {job} {} {}{took}{accuracy} ({}/{})",
+                    row.status.as_str(),
+                    row.dir,
+                    state.finished,
+                    state.runs
+                );
+            }
+        }
+    }
+
+    fn finish(&self) {
+        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The progress display: one bar for the batch and one line per job.
 struct ProgressLines {
     overall: ProgressBar,
@@ -275,14 +521,10 @@ struct ProgressLines {
 }
 
 impl ProgressLines {
-    /// A display for `runs` runs on `jobs` jobs; drawn only when `show`. (The bars share the
-    /// `MultiProgress` state, so its handle need not be kept.)
-    fn new(show: bool, runs: usize, jobs: usize) -> ProgressLines {
-        let multi = MultiProgress::with_draw_target(if show {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        });
+    /// A display for `runs` runs on `jobs` jobs. (The bars share the `MultiProgress` state,
+    /// so its handle need not be kept.)
+    fn new(runs: usize, jobs: usize) -> ProgressLines {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(runs as u64));
         overall.set_style(
             ProgressStyle::with_template("batch [{bar:30}] {pos}/{len} runs  {msg}")

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::run::outdir::{Existing, Previous};
 use crate::run::{RunReport, Runner};
 use crate::scene::{self, Scene, SweepAxis};
 use summary::{RunRow, RunStatus};
@@ -114,6 +115,79 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
+/// Resolves `--shard`: `I/N` as [`parse_shard`]; `auto` from a Slurm job array
+/// (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`, divided by `SLURM_ARRAY_TASK_STEP`, of
+/// `SLURM_ARRAY_TASK_COUNT`) or a Kubernetes indexed Job (`JOB_COMPLETION_INDEX`, whose
+/// completions count Kubernetes does not export: give it as `auto/N`). `env` reads a variable.
+pub fn resolve_shard(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(usize, usize), String> {
+    let text = text.trim();
+    let Some(rest) = text.strip_prefix("auto") else {
+        return parse_shard(text);
+    };
+    let count: Option<usize> = match rest.strip_prefix('/') {
+        Some(n) => Some(
+            n.trim()
+                .parse()
+                .map_err(|_| format!("--shard {text:?}: expected auto/N with N a count"))?,
+        ),
+        None if rest.is_empty() => None,
+        None => return Err(format!("--shard {text:?}: expected I/N, auto or auto/N")),
+    };
+    let number = |name: &str| -> Result<Option<usize>, String> {
+        env(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("--shard auto: {name}={v:?} is not a number"))
+            })
+            .transpose()
+    };
+    let (index, n) = if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
+        let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        let step = number("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
+        let n = match (count, number("SLURM_ARRAY_TASK_COUNT")?) {
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => {
+                return Err("--shard auto: SLURM_ARRAY_TASK_ID is set but \
+                            SLURM_ARRAY_TASK_COUNT is not; give the count as auto/N"
+                    .into());
+            }
+        };
+        let offset = id
+            .checked_sub(min)
+            .filter(|o| o % step == 0)
+            .ok_or_else(|| {
+                format!(
+                    "--shard auto: SLURM_ARRAY_TASK_ID={id} is not on the array's grid \
+                 (min {min}, step {step})"
+                )
+            })?;
+        (offset / step, n)
+    } else if let Some(index) = number("JOB_COMPLETION_INDEX")? {
+        let n = count.ok_or(
+            "--shard auto: JOB_COMPLETION_INDEX is set (a Kubernetes indexed Job) but \
+             Kubernetes does not export the completions count; give it as auto/N",
+        )?;
+        (index, n)
+    } else {
+        return Err(
+            "--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm job array) nor \
+                    JOB_COMPLETION_INDEX (a Kubernetes indexed Job) is set; give --shard I/N"
+                .into(),
+        );
+    };
+    if n == 0 || index >= n {
+        return Err(format!(
+            "--shard {text:?}: the environment gives shard {index} of {n}, which is not \
+             0 <= I < N"
+        ));
+    }
+    Ok((index, n))
+}
+
 /// One run of the matrix.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSpec {
@@ -153,7 +227,27 @@ impl SceneEntry {
 
 /// Expands scenes × grid points × seeds in that order. `seeds` = `None` uses each scene's own
 /// seed. A scene that does not load still yields its runs, which will fail with its error.
-pub fn expand(scenes: &[SceneEntry], seeds: Option<&[u64]>, grid: &[GridAxis]) -> Vec<RunSpec> {
+///
+/// Every run gets its own directory, checked before anything runs: a scene file listed twice,
+/// a grid field given twice, or a value listed twice in one axis would run the same
+/// experiment twice and is refused; runs whose names still collide (two scenes with one
+/// `name`, values that differ only in characters a directory name cannot hold) get a short
+/// hash of their scene file, seed and grid values appended (see [`dir_name`]).
+pub fn expand(
+    scenes: &[SceneEntry],
+    seeds: Option<&[u64]>,
+    grid: &[GridAxis],
+) -> Result<Vec<RunSpec>, String> {
+    let mut files = std::collections::HashSet::new();
+    for entry in scenes {
+        let key = std::fs::canonicalize(&entry.path).unwrap_or_else(|_| entry.path.clone());
+        if !files.insert(key) {
+            return Err(format!(
+                "{} is listed twice: each scene file may appear once in a batch",
+                entry.path.display()
+            ));
+        }
+    }
     let mut specs = Vec::new();
     for entry in scenes {
         let stem = entry
@@ -172,24 +266,88 @@ pub fn expand(scenes: &[SceneEntry], seeds: Option<&[u64]>, grid: &[GridAxis]) -
             })
             .chain(grid.iter().cloned())
             .collect();
+        check_axes(&axes, &entry.path)?;
         let own = [own_seed];
         let seeds = seeds.unwrap_or(&own);
         for point in cartesian(&axes) {
             for &seed in seeds {
-                let dir_name = dir_name(&name, seed, &point);
                 specs.push(RunSpec {
                     index: specs.len(),
                     scene_path: entry.path.clone(),
                     scene_name: name.clone(),
                     seed,
+                    dir_name: dir_name(&name, seed, &point),
                     grid: point.clone(),
-                    dir_name,
                     scene_error: error.clone(),
                 });
             }
         }
     }
-    specs
+    let mut uses: std::collections::HashMap<String, usize> = Default::default();
+    for spec in &specs {
+        *uses.entry(spec.dir_name.clone()).or_default() += 1;
+    }
+    for spec in &mut specs {
+        if uses[&spec.dir_name] > 1 {
+            spec.dir_name = format!("{}-{}", spec.dir_name, spec.identity_hash());
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for spec in &specs {
+        if !names.insert(&spec.dir_name) {
+            // Only a 32-bit hash collision between distinct runs can get here.
+            return Err(format!(
+                "two runs would share the directory {}; rename one of their scenes",
+                spec.dir_name
+            ));
+        }
+    }
+    Ok(specs)
+}
+
+/// Refuses a field given twice (in the scene's sweep or `--grid`) or a value listed twice in
+/// one axis: either would run one experiment twice under two names.
+fn check_axes(axes: &[GridAxis], scene: &Path) -> Result<(), String> {
+    for (i, axis) in axes.iter().enumerate() {
+        if axes[..i]
+            .iter()
+            .any(|a| a.field.trim() == axis.field.trim())
+        {
+            return Err(format!(
+                "{}: the grid field {} is given twice (in the scene's sweep or --grid); give \
+                 it once with all its values",
+                scene.display(),
+                axis.field
+            ));
+        }
+        for (j, value) in axis.values.iter().enumerate() {
+            if axis.values[..j].contains(value) {
+                return Err(format!(
+                    "{}: the grid value {}={value} is listed twice",
+                    scene.display(),
+                    axis.field
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RunSpec {
+    /// 8 hex digits of FNV-1a over the scene file, seed and grid values: what tells runs
+    /// apart when their readable names collide.
+    fn identity_hash(&self) -> String {
+        let mut h = crate::hash::Fnv1a::new();
+        h.write(self.scene_path.to_string_lossy().as_bytes());
+        h.write(&self.seed.to_le_bytes());
+        for (field, value) in &self.grid {
+            h.write(b"\0");
+            h.write(field.as_bytes());
+            h.write(b"=");
+            h.write(value.as_bytes());
+        }
+        format!("{:08x}", h.finish() as u32)
+    }
 }
 
 /// Every combination of the axes' values, first axis outermost.
@@ -209,7 +367,8 @@ fn cartesian(axes: &[GridAxis]) -> Vec<Vec<(String, String)>> {
     points
 }
 
-/// `<scene>-s<seed>[-<field>=<value>]...`, with anything outside `[A-Za-z0-9._=-]` as `_`.
+/// `<scene>-s<seed>[-<field>=<value>]...`, with anything outside `[A-Za-z0-9._=-]` as `_`
+/// ([`expand`] appends a hash when two runs get the same name).
 fn dir_name(scene: &str, seed: u64, point: &[(String, String)]) -> String {
     let mut name = format!("{scene}-s{seed}");
     for (field, value) in point {
@@ -248,6 +407,9 @@ pub struct BatchOptions {
     /// Where the batch summary files go: `out`, or `out/shard-I-of-N` for a shard, so shards
     /// sharing one directory never overwrite each other's summaries.
     pub summary_dir: PathBuf,
+    /// The batch's `--set` values (already in the scenes): with the grid values, they win over
+    /// the settings a `Restore` takes from a checkpoint.
+    pub sets: Vec<String>,
 }
 
 /// Set by the first Ctrl-C: no new run starts; running ones finish.
@@ -258,8 +420,8 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 pub fn run_scene(spec: &RunSpec, base: &Scene, budget: usize) -> Result<Scene, String> {
     let mut s = base.clone();
     s.seed = spec.seed;
-    let sets: Vec<String> = spec.grid.iter().map(|(f, v)| format!("{f}={v}")).collect();
-    s.apply_sets(&sets).map_err(|e| e.to_string())?;
+    s.apply_sets(&spec.assignments())
+        .map_err(|e| e.to_string())?;
     let threads = crate::sim::resolve_threads(s.schedule.threads);
     if threads * s.schedule.eval_replicas as usize > budget {
         s.schedule.threads = budget as u32;
@@ -268,7 +430,59 @@ pub fn run_scene(spec: &RunSpec, base: &Scene, budget: usize) -> Result<Scene, S
     Ok(s)
 }
 
-/// Runs one spec to a row: skipped if complete, otherwise from scratch.
+impl RunSpec {
+    /// The run's grid values as `FIELD=VALUE` assignments.
+    pub fn assignments(&self) -> Vec<String> {
+        self.grid.iter().map(|(f, v)| format!("{f}={v}")).collect()
+    }
+}
+
+/// What a batch finds in a run's directory before running it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Found {
+    /// Nothing finished there: run it (replacing any unfinished attempt).
+    Fresh,
+    /// A finished run of the same inputs: skip it, reading its report back.
+    Complete(Box<RunReport>),
+    /// A finished run of other inputs (in words): run it again.
+    Changed(String),
+}
+
+/// Looks at `spec`'s directory: whether it holds a finished run of what `spec` would run now
+/// (the same [`inputs_hash`](crate::run::outdir::inputs_hash): scene after grid values,
+/// seed, crate version and features). A summary this version cannot read is a changed run.
+pub fn found(spec: &RunSpec, scenes: &[SceneEntry], out: &Path) -> Found {
+    let dir = out.join(&spec.dir_name);
+    let Ok(previous) = Previous::read(&dir) else {
+        return Found::Fresh;
+    };
+    let Previous::Run { finished: true, .. } = previous else {
+        return Found::Fresh;
+    };
+    let scene = scenes
+        .iter()
+        .find(|e| e.path == spec.scene_path)
+        .and_then(|e| e.scene.as_ref().ok())
+        .and_then(|base| run_scene(spec, base, usize::MAX).ok());
+    let Some(scene) = scene else {
+        // It cannot run now (its scene or grid value broke): it fails again, with the reason.
+        return Found::Fresh;
+    };
+    let inputs = crate::run::outdir::inputs_hash(&scene);
+    if !previous.is_finished_run_of(&inputs) {
+        return Found::Changed(previous.describe(&inputs));
+    }
+    let report = std::fs::read_to_string(dir.join(crate::run::report::SUMMARY_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<RunReport>(&t).ok());
+    match report {
+        Some(report) => Found::Complete(Box::new(report)),
+        None => Found::Changed("a finished run whose summary this version cannot read".into()),
+    }
+}
+
+/// Runs one spec to a row: skipped if complete with the same inputs, otherwise from scratch
+/// (replacing whatever its directory held).
 fn execute(spec: &RunSpec, scenes: &[SceneEntry], opts: &BatchOptions) -> RunRow {
     let dir = opts.out.join(&spec.dir_name);
     let started = Instant::now();
@@ -287,19 +501,11 @@ fn execute(spec: &RunSpec, scenes: &[SceneEntry], opts: &BatchOptions) -> RunRow
         wall_seconds: 0.0,
         dir: dir.display().to_string(),
     };
-    let summary_path = dir.join(crate::run::report::SUMMARY_FILE);
-    if let Ok(text) = std::fs::read_to_string(&summary_path) {
-        if let Ok(report) = serde_json::from_str::<RunReport>(&text) {
-            fill_metrics(&mut row, &report);
-            row.status = RunStatus::Skipped;
-            return row;
-        }
-        // A summary this version cannot read as a report (an older version's) is still
-        // complete JSON, so the run finished: keep it, without metrics in the row.
-        if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
-            row.status = RunStatus::Skipped;
-            return row;
-        }
+    let found = found(spec, scenes, &opts.out);
+    if let Found::Complete(report) = &found {
+        fill_metrics(&mut row, report);
+        row.status = RunStatus::Skipped;
+        return row;
     }
     let result = (|| -> Result<RunReport, String> {
         if let Some(e) = &spec.scene_error {
@@ -312,14 +518,14 @@ fn execute(spec: &RunSpec, scenes: &[SceneEntry], opts: &BatchOptions) -> RunRow
             .ok_or("scene not loaded")?;
         let budget = (opts.cores / opts.jobs.max(1)).max(1);
         let scene = run_scene(spec, base, budget)?;
-        if dir.exists() {
-            // An incomplete run from an earlier attempt: start it again from scratch.
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| format!("cannot clear incomplete run {}: {e}", dir.display()))?;
-        }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             Runner::new(&scene, true)
-                .and_then(|r| r.with_output(&dir))
+                .map(|r| {
+                    let mut overrides = opts.sets.clone();
+                    overrides.extend(spec.assignments());
+                    r.with_overrides(overrides)
+                })
+                .and_then(|r| r.with_output_mode(&dir, Existing::Replace))
                 .and_then(|mut r| r.run_script())
         }));
         match outcome {
@@ -339,7 +545,10 @@ fn execute(spec: &RunSpec, scenes: &[SceneEntry], opts: &BatchOptions) -> RunRow
     match result {
         Ok(report) => {
             fill_metrics(&mut row, &report);
-            row.status = RunStatus::Done;
+            row.status = match found {
+                Found::Changed(_) => RunStatus::Rerun,
+                _ => RunStatus::Done,
+            };
         }
         Err(e) => row.error = Some(e),
     }

@@ -37,8 +37,12 @@ pub const COMPARISON_SVG_FILE: &str = "batch-comparison.svg";
 pub enum RunStatus {
     /// Ran to completion in this batch invocation.
     Done,
-    /// Already complete from an earlier batch invocation; its results were read back.
+    /// Already complete from an earlier batch invocation with the same inputs (see
+    /// [`crate::run::outdir::inputs_hash`]); its results were read back.
     Skipped,
+    /// Complete from an earlier invocation, but its inputs have changed since (the scene was
+    /// edited, another version ran it): run again now, replacing the old results.
+    Rerun,
     /// Ended with an error (recorded in [`RunRow::error`]).
     Failed,
     /// Stopped by Ctrl-C before finishing (or never started).
@@ -51,6 +55,7 @@ impl RunStatus {
         match self {
             RunStatus::Done => "done",
             RunStatus::Skipped => "skipped",
+            RunStatus::Rerun => "rerun",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
         }
@@ -58,7 +63,10 @@ impl RunStatus {
 
     /// Whether the run has results: `Done` or `Skipped`.
     pub fn is_finished(self) -> bool {
-        matches!(self, RunStatus::Done | RunStatus::Skipped)
+        matches!(
+            self,
+            RunStatus::Done | RunStatus::Skipped | RunStatus::Rerun
+        )
     }
 }
 

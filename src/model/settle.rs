@@ -55,10 +55,10 @@ impl Order {
             }
             for &v in graph.successors.row(uk) {
                 let vk = v as usize;
-                if vk >= inputs {
-                    if let Some(d) = dist[uk] {
-                        dist[vk] = Some(dist[vk].map_or(d + 1, |e| e.max(d + 1)));
-                    }
+                if vk >= inputs
+                    && let Some(d) = dist[uk]
+                {
+                    dist[vk] = Some(dist[vk].map_or(d + 1, |e| e.max(d + 1)));
                 }
                 indegree[vk] -= 1;
                 if indegree[vk] == 0 {

@@ -21,6 +21,10 @@ use crate::scene::SceneError;
 pub struct SchedulingArgs {
     /// The scene file.
     pub scene: PathBuf,
+    /// Override a scene field, e.g. `--set forward.decay=0.5` (repeatable; passed to every
+    /// configuration's bench, whose own `schedule.executor`, `threads` and `granularity` win).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub sets: Vec<String>,
     /// Thread counts to try.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub threads: Vec<u32>,
@@ -75,25 +79,22 @@ impl SchedulingArgs {
         if self.threads.is_empty() || self.threads.contains(&0) || self.samples == 0 {
             return Err(ExperimentError::Arguments);
         }
-        // Fail early, with the scene's own message, if the scene is bad.
-        crate::scene::load(&self.scene).map_err(ExperimentError::Scene)?;
+        // Fail early, with the scene's own message, if the scene or an override is bad.
+        crate::scene::load(&self.scene)
+            .and_then(|mut s| s.apply_sets(&self.sets))
+            .map_err(ExperimentError::Scene)?;
         let total = (grid(&self.threads).len() + 1) * self.repetitions.max(1);
         let bar = progress_bar(total as u64, "experiment", self.json);
-        let report = run(
-            exe,
-            &self.scene,
-            &self.threads,
-            self.samples,
-            self.warmup,
-            self.repetitions,
-            &|c| {
-                bar.inc(1);
-                bar.set_message(format!(
-                    "{} x {} x {}",
-                    c.executor, c.threads, c.granularity
-                ));
-            },
-        )
+        let work = Workload {
+            scene: &self.scene,
+            sets: &self.sets,
+            samples: self.samples,
+            warmup: self.warmup,
+        };
+        let report = run(exe, &work, &self.threads, self.repetitions, &|c| {
+            bar.inc(1);
+            bar.set_message(c.to_string());
+        })
         .map_err(ExperimentError::Bench)?;
         bar.finish_and_clear();
         if let Some(path) = &self.out {
@@ -118,6 +119,30 @@ pub struct Config {
     pub threads: u32,
     /// `Stage` or `Split(parts: N)` (N = threads).
     pub granularity: String,
+}
+
+impl std::fmt::Display for Config {
+    /// `multi executor × 2 threads × Split(parts: 2)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} executor × {} thread(s) × {}",
+            self.executor, self.threads, self.granularity
+        )
+    }
+}
+
+/// What every configuration runs: the scene with its overrides, and how many samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload<'a> {
+    /// The scene file.
+    pub scene: &'a Path,
+    /// `FIELD=VALUE` overrides, given to each bench before the configuration's own.
+    pub sets: &'a [String],
+    /// Timed training samples per repetition.
+    pub samples: usize,
+    /// Untimed samples before each repetition.
+    pub warmup: usize,
 }
 
 /// Measurements of one configuration.
@@ -193,30 +218,31 @@ pub fn grid(threads: &[u32]) -> Vec<Config> {
 /// Runs one repetition of a configuration; returns its bench report.
 fn bench_once(
     exe: &Path,
-    scene: &Path,
+    work: &Workload<'_>,
     c: &Config,
-    samples: usize,
-    warmup: usize,
     timing: bool,
 ) -> Result<BenchReport, String> {
     let mut cmd = Command::new(exe);
     cmd.arg("bench")
-        .arg(scene)
+        .arg(work.scene)
         .args(["--mode", "train", "--json"])
         .args([
             "--samples",
-            &samples.to_string(),
+            &work.samples.to_string(),
             "--warmup",
-            &warmup.to_string(),
-        ])
-        .args([
-            "--executor",
-            c.executor,
-            "--threads",
-            &c.threads.to_string(),
-        ])
-        .args(["--set", &format!("schedule.granularity={}", c.granularity)])
-        .args(["--set", "schedule.eval_replicas=1"]);
+            &work.warmup.to_string(),
+        ]);
+    for set in work.sets {
+        cmd.args(["--set", set]);
+    }
+    cmd.args([
+        "--executor",
+        c.executor,
+        "--threads",
+        &c.threads.to_string(),
+    ])
+    .args(["--set", &format!("schedule.granularity={}", c.granularity)])
+    .args(["--set", "schedule.eval_replicas=1"]);
     if !timing {
         cmd.arg("--no-timing");
     }
@@ -225,7 +251,7 @@ fn bench_once(
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     if !out.status.success() {
         return Err(format!(
-            "{c:?} failed: {}",
+            "{c} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
@@ -235,7 +261,7 @@ fn bench_once(
 /// The report in the last line of `neurograph bench --json`'s output.
 fn bench_report(stdout: &str, c: &Config) -> Result<BenchReport, String> {
     let line = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(line).map_err(|e| format!("{c:?}: unreadable bench output: {e}"))
+    serde_json::from_str(line).map_err(|e| format!("{c}: unreadable bench output: {e}"))
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -254,10 +280,8 @@ fn median(values: &[f64]) -> f64 {
 /// Runs the experiment; `progress` is told after every repetition.
 pub fn run(
     exe: &Path,
-    scene: &Path,
+    work: &Workload<'_>,
     threads: &[u32],
-    samples: usize,
-    warmup: usize,
     repetitions: usize,
     progress: &dyn Fn(&Config),
 ) -> Result<Report, String> {
@@ -266,7 +290,7 @@ pub fn run(
     for c in &configs {
         let mut reps = Vec::new();
         for _ in 0..repetitions.max(1) {
-            reps.push(bench_once(exe, scene, c, samples, warmup, true)?);
+            reps.push(bench_once(exe, work, c, true)?);
             progress(c);
         }
         let sps: Vec<f64> = reps.iter().map(|r| r.samples_per_second).collect();
@@ -302,7 +326,7 @@ pub fn run(
     }
     let mut off = Vec::new();
     for _ in 0..repetitions.max(1) {
-        let r = bench_once(exe, scene, &configs[0], samples, warmup, false)?;
+        let r = bench_once(exe, work, &configs[0], false)?;
         off.push(r.samples_per_second);
         progress(&configs[0]);
     }
@@ -311,10 +335,10 @@ pub fn run(
     let hashes_agree =
         !first.is_empty() && rows.iter().all(|r| r.hashes.iter().all(|h| *h == first));
     Ok(Report {
-        scene: scene.display().to_string(),
+        scene: work.scene.display().to_string(),
         cores: crate::sim::resolve_threads(0),
-        samples,
-        warmup,
+        samples: work.samples,
+        warmup: work.warmup,
         repetitions: repetitions.max(1),
         timing_overhead_percent: 100.0 * (timing_off_median - rows[0].median)
             / timing_off_median.max(1e-12),
@@ -390,6 +414,17 @@ impl std::fmt::Display for Report {
 mod tests {
     use super::*;
     use crate::run::{BenchMode, bench_training};
+
+    /// Regression (issue 12, smaller items): a failing configuration was named by its Rust
+    /// debug structure, `Config { executor: "multi", .. }`.
+    #[test]
+    fn issue_12_a_configuration_is_named_in_words() {
+        let c = &grid(&[2])[2];
+        let text = c.to_string();
+        assert_eq!(text, "single executor × 2 thread(s) × Split(parts: 2)");
+        let err = bench_report("not json", c).unwrap_err();
+        assert!(err.starts_with(&text) && !err.contains('{'), "{err}");
+    }
 
     #[test]
     fn reads_the_bench_report_a_bench_writes() {

@@ -13,6 +13,7 @@ mod batches;
 mod bench;
 pub mod experiment;
 pub mod inspect;
+pub mod outdir;
 pub mod plot;
 mod progress;
 pub mod report;
@@ -67,6 +68,14 @@ pub struct Runner {
     training: Vec<report::EpochMetrics>,
     /// Where reports and relative checkpoint paths go.
     out: Option<report::RunDir>,
+    /// [`outdir::inputs_hash`] of the scene the run was built from.
+    inputs: String,
+    /// The scene's RON text as the script began.
+    initial_text: String,
+    /// Explicit `FIELD=VALUE` settings that win over a restored checkpoint's.
+    overrides: Vec<String>,
+    /// What each `Restore` step took from its checkpoint, for the manifest.
+    restores: Vec<resume::RestoreNote>,
 }
 
 /// An error and each of its causes once, as the command line prints it: many messages already

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 
+use super::outdir::Existing;
 use super::report::{self, CacheSettingsReport, Evaluation, RadiationReport, RunReport};
 use super::{Runner, Tally, executor_name, now_rfc3339, progress_bar, split_name};
 use crate::data::{self, DataError, ImageSet, Splits};
@@ -48,6 +49,9 @@ pub enum RunError {
         /// The I/O error.
         message: String,
     },
+    /// The output directory is held by another writer or holds another run.
+    #[error(transparent)]
+    OutDir(#[from] super::outdir::OutDirError),
     /// A script step failed.
     #[error("script step {index} ({step}): {message}")]
     Step {
@@ -86,14 +90,14 @@ impl Runner {
         let data = load_data(scene)?;
         let classes = scene.architecture.classes;
         for (split, set) in [("training", &data.train), ("test", &data.test)] {
-            if let Some(&label) = set.labels.iter().max() {
-                if u32::from(label) >= classes {
-                    return Err(RunError::Labels {
-                        split,
-                        label,
-                        classes,
-                    });
-                }
+            if let Some(&label) = set.labels.iter().max()
+                && u32::from(label) >= classes
+            {
+                return Err(RunError::Labels {
+                    split,
+                    label,
+                    classes,
+                });
             }
         }
         // Train and test share one image shape (the IDX loader checks it).
@@ -118,17 +122,67 @@ impl Runner {
             encoding: Default::default(),
             training: Vec::new(),
             out: None,
+            inputs: super::outdir::inputs_hash(scene),
+            initial_text: String::new(),
+            overrides: Vec::new(),
+            restores: Vec::new(),
         })
     }
 
     /// Writes reports (manifest, metrics, summary, curves) into `dir`, which also holds
-    /// checkpoints with relative paths.
-    pub fn with_output(mut self, dir: &Path) -> Result<Runner, RunError> {
-        self.out = Some(report::RunDir::create(dir).map_err(|e| RunError::Output {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?);
+    /// checkpoints with relative paths; refuses a directory another process is writing or that
+    /// holds another run (see [`RunDir::open`](super::report::RunDir::open)).
+    pub fn with_output(self, dir: &Path) -> Result<Runner, RunError> {
+        self.with_output_mode(dir, Existing::Refuse)
+    }
+
+    /// [`Runner::with_output`], choosing what happens to a directory holding another run:
+    /// [`Existing::Replace`] deletes its files first (`--overwrite`). A script that restores
+    /// a checkpoint inside the directory that no earlier step writes is refused before
+    /// anything is deleted.
+    pub fn with_output_mode(mut self, dir: &Path, existing: Existing) -> Result<Runner, RunError> {
+        let doomed = super::outdir::Previous::read(dir)
+            .map(|p| p != super::outdir::Previous::Empty)
+            .unwrap_or(false);
+        if doomed {
+            let mut written = Vec::new();
+            for (index, step) in self.scene.script.iter().enumerate() {
+                match step {
+                    Step::Checkpoint { path } => written.push(lexical(&dir.join(path))),
+                    Step::Restore { path }
+                        if lexical(&dir.join(path)).starts_with(lexical(dir))
+                            && !written.contains(&lexical(&dir.join(path))) =>
+                    {
+                        return Err(RunError::Step {
+                            index: index + 1,
+                            step: step_label(step),
+                            message: format!(
+                                "it reads {}, inside the output directory, which already holds \
+                                 files a new run replaces; restore from another directory \
+                                 (e.g. a path like ../<earlier-run>/{path})",
+                                dir.join(path).display()
+                            ),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.out = Some(super::report::RunDir::open(dir, &self.inputs, existing)?);
         Ok(self)
+    }
+
+    /// Settings given explicitly (`--set` values, grid values): they win over the settings a
+    /// `Restore` step takes from its checkpoint (which are kept otherwise, for exact
+    /// continuation).
+    pub fn with_overrides(mut self, assignments: Vec<String>) -> Runner {
+        self.overrides = assignments;
+        self
+    }
+
+    /// What this run computes, as [`inputs_hash`](super::outdir::inputs_hash) of its scene.
+    pub fn inputs_hash(&self) -> &str {
+        &self.inputs
     }
 
     /// The output directory, if any.
@@ -452,6 +506,7 @@ impl Runner {
     pub fn run_script(&mut self) -> Result<RunReport, RunError> {
         self.reset_clocks();
         let started = now_rfc3339();
+        self.initial_text = self.scene.to_ron();
         if let Some(out) = &self.out {
             let manifest = self.manifest(&started, None);
             out.write_manifest(&manifest)
@@ -503,8 +558,18 @@ impl Runner {
                 }
                 Step::Restore { path } => {
                     let source = self.resolve(path);
-                    self.restore_checkpoint(&source)
+                    let note = self
+                        .restore_checkpoint(&source, index + 1)
                         .map_err(|e| fail(e.to_string()))?;
+                    if !self.quiet {
+                        eprint!("{note}");
+                    }
+                    self.restores.push(note);
+                    if let Some(out) = &self.out {
+                        // The restored history replaces the epochs logged since the checkpoint.
+                        out.rewrite_metrics(&self.training)
+                            .map_err(|e| fail(format!("cannot rewrite the metrics log: {e}")))?;
+                    }
                 }
                 Step::Set { field, value } => {
                     self.scene
@@ -587,12 +652,20 @@ impl Runner {
         }
     }
 
+    /// The manifest: `scene_text` is the scene as the run began (after `--set` and grid
+    /// values), `final_scene_text` the settings at the end when `Set` or `Restore` steps
+    /// changed them, `inputs_hash` what makes two runs the same experiment.
     fn manifest(&self, started: &str, finished: Option<&str>) -> serde_json::Value {
-        let text = self.scene.to_ron();
+        let text = &self.initial_text;
+        let now = self.scene.to_ron();
         serde_json::json!({
             "scene": self.scene.name,
             "scene_text": text,
             "scene_hash": format!("{:016x}", crate::hash::fnv1a64(text.as_bytes())),
+            "inputs_hash": self.inputs,
+            "overrides": self.overrides,
+            "final_scene_text": (now != *text).then_some(now),
+            "restores": self.restores,
             "seed": self.scene.seed,
             "executor": executor_name(self.sim.executor()),
             "threads": self.sim.threads(),
@@ -602,6 +675,24 @@ impl Runner {
             "finished": finished,
         })
     }
+}
+
+/// `path` made absolute and with `.` and `..` folded away, without touching the file system
+/// (so `runs/a/../b` is `runs/b` even when `runs/a` does not exist).
+fn lexical(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = std::path::PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A short description of a step for error messages.

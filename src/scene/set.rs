@@ -129,11 +129,9 @@ impl Scene {
                     );
                 }
                 Ok(next) => {
-                    if check_values {
-                        if let Err(invalid) = next.validate_with(false) {
-                            errors.extend(invalid.iter().map(|e| value_error(e.to_string())));
-                            continue;
-                        }
+                    if check_values && let Err(invalid) = next.validate_with(false) {
+                        errors.extend(invalid.iter().map(|e| value_error(e.to_string())));
+                        continue;
                     }
                     *working = next;
                 }

@@ -406,20 +406,20 @@ impl Checker {
 
     fn forward(&mut self, f: &Forward, total_nodes: u32) {
         let max_ok = self.int("forward.max_timesteps", f.max_timesteps.into(), 2, 100_000);
-        if let Some(min) = f.min_timesteps {
-            if min < 1 || (max_ok && min > f.max_timesteps) {
-                let hi = if max_ok {
-                    format!("max_timesteps ({})", f.max_timesteps)
-                } else {
-                    "max_timesteps".to_string()
-                };
-                self.push_related(
-                    "forward.min_timesteps",
-                    min,
-                    format!("must be between 1 and {hi}"),
-                    &["forward.max_timesteps"],
-                );
-            }
+        if let Some(min) = f.min_timesteps
+            && (min < 1 || (max_ok && min > f.max_timesteps))
+        {
+            let hi = if max_ok {
+                format!("max_timesteps ({})", f.max_timesteps)
+            } else {
+                "max_timesteps".to_string()
+            };
+            self.push_related(
+                "forward.min_timesteps",
+                min,
+                format!("must be between 1 and {hi}"),
+                &["forward.max_timesteps"],
+            );
         }
         self.float("forward.decay", f.decay, 0.0, true, 1.0, false);
         self.float(
@@ -430,15 +430,15 @@ impl Checker {
             1e6,
             false,
         );
-        if let Some(target) = f.target_active {
-            if target < 1 || target > total_nodes {
-                self.push_related(
-                    "forward.target_active",
-                    target,
-                    format!("must be between 1 and total_nodes ({total_nodes})"),
-                    &["architecture.total_nodes"],
-                );
-            }
+        if let Some(target) = f.target_active
+            && (target < 1 || target > total_nodes)
+        {
+            self.push_related(
+                "forward.target_active",
+                target,
+                format!("must be between 1 and total_nodes ({total_nodes})"),
+                &["architecture.total_nodes"],
+            );
         }
         let t = &f.tau;
         self.float_at_least("forward.tau.growth", t.growth, 0.0);
