@@ -52,7 +52,8 @@ impl std::fmt::Display for RestoreNote {
         if self.encodings_replaced {
             writeln!(
                 f,
-                "  the class encodings are the checkpoint's, which differ from the scene's"
+                "  the class encodings are the checkpoint's (learned, or made by other settings), \
+                 which differ from the scene's"
             )?;
         }
         Ok(())
@@ -75,8 +76,17 @@ fn leaf_diff(
                 leaf_diff(va, vb, &format!("{path}.{key}"), out);
             }
         }
-        _ if a != b => out.push((path.to_string(), a.to_string(), b.to_string())),
+        _ if a != b => out.push((path.to_string(), leaf_text(a), leaf_text(b))),
         _ => {}
+    }
+}
+
+/// A settings leaf as the scene would write it: numbers that are `f32`s in the scene print as
+/// the shortest `f32` (`0.05`, not `0.05000000074505806`).
+fn leaf_text(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_f64() && f64::from(x as f32) == x => format!("{:?}", x as f32),
+        _ => v.to_string(),
     }
 }
 
