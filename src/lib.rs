@@ -39,6 +39,7 @@
 //! once), [`checkpoint`] (its file format), [`data`] (datasets), [`run`] (runner, benchmark),
 //! [`batch`] (batches of runs).
 
+pub mod alloc;
 pub mod atomic;
 pub mod batch;
 pub mod checkpoint;

@@ -172,6 +172,10 @@ impl SceneArgs {
     }
 }
 
+/// Counts heap bytes, so runs can report each owner's size (see `neurograph::alloc`).
+#[global_allocator]
+static ALLOCATOR: neurograph::alloc::Counting = neurograph::alloc::Counting;
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,

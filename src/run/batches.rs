@@ -68,12 +68,15 @@ impl Runner {
     fn run_training_chunk(&mut self, indices: &[usize], first_seen: u64) -> Vec<SampleOutcome> {
         let wanted = (self.scene.schedule.train_worlds as usize).clamp(1, indices.len().max(1));
         while self.trainers.len() + 1 < wanted {
-            match Simulation::for_images(&self.scene, self.sim.pixels()) {
+            let (built, bytes) =
+                crate::alloc::heap_delta(|| Simulation::for_images(&self.scene, self.sim.pixels()));
+            match built {
                 Ok(mut r) => {
                     let state = self.sim.save_state();
                     if r.load_state(&state).is_err() {
                         break;
                     }
+                    super::memory::Ledger::add(&mut self.ledger.trainers, bytes);
                     self.trainers.push(r);
                 }
                 Err(_) => break,

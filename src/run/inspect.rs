@@ -78,14 +78,29 @@ pub struct SceneReport {
     pub ron: String,
     /// The memory estimate.
     pub memory: MemoryEstimate,
+    /// The data shape the estimate is for, when the data could be read (otherwise it is the
+    /// scene's assumption, see [`Scene::memory_estimate`]).
+    pub data: Option<crate::scene::DataShape>,
 }
 
 impl SceneReport {
-    /// Describes `scene`; builds nothing.
+    /// Describes `scene`; builds nothing, but reads its data to estimate memory for the real
+    /// image count and size (falling back to the scene's assumption when it cannot).
     pub fn new(scene: &Scene) -> SceneReport {
+        let data = super::load_data(scene)
+            .ok()
+            .map(|d| crate::scene::DataShape {
+                train: d.train.len() as u64,
+                test: d.test.len() as u64,
+                pixels: d.train.pixels() as u64,
+            });
         SceneReport {
             ron: scene.to_ron(),
-            memory: scene.memory_estimate(),
+            memory: data.map_or_else(
+                || scene.memory_estimate(),
+                |shape| scene.memory_estimate_for(&shape),
+            ),
+            data,
         }
     }
 }
@@ -96,8 +111,17 @@ impl fmt::Display for SceneReport {
         writeln!(f, "# resolved scene\n{}", self.ron)?;
         writeln!(
             f,
-            "\n# memory estimate: {:.1} MiB",
-            self.memory.total as f64 / MIB
+            "\n# memory estimate: {:.1} MiB in {} world(s) of {:.1} MiB, {}",
+            self.memory.total as f64 / MIB,
+            self.memory.worlds,
+            self.memory.world as f64 / MIB,
+            match &self.data {
+                Some(d) => format!(
+                    "for the data as read ({} training and {} test images of {} pixels)",
+                    d.train, d.test, d.pixels
+                ),
+                None => "for the data the scene describes (it could not be read)".into(),
+            }
         )?;
         for (part, bytes) in &self.memory.parts {
             writeln!(f, "  {:<28} {:>10.2} MiB", part, *bytes as f64 / MIB)?;

@@ -13,6 +13,7 @@ mod batches;
 mod bench;
 pub mod experiment;
 pub mod inspect;
+pub mod memory;
 pub mod outdir;
 pub mod plot;
 mod progress;
@@ -76,6 +77,8 @@ pub struct Runner {
     overrides: Vec<String>,
     /// What each `Restore` step took from its checkpoint, for the manifest.
     restores: Vec<resume::RestoreNote>,
+    /// The heap bytes of the worlds, measured as they were built.
+    ledger: memory::Ledger,
 }
 
 /// An error and each of its causes once, as the command line prints it: many messages already

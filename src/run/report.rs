@@ -148,6 +148,10 @@ pub struct RunReport {
     pub baseline: Option<Baseline>,
     /// The output directory, when reports were written.
     pub out_dir: Option<String>,
+    /// Memory at the end of the run: each owner's bytes, the heap and resident-set peaks, and
+    /// the scene's estimate.
+    #[serde(default)]
+    pub memory: Option<super::memory::MemoryReport>,
 }
 
 /// Reference accuracies on the run's test split.
@@ -296,6 +300,16 @@ impl fmt::Display for RunReport {
             )?;
         }
         write!(f, "{}", self.radiation)?;
+        if let Some(m) = &self.memory {
+            let b = |v: Option<u64>| v.map_or("not measured".into(), crate::scene::format_bytes);
+            writeln!(
+                f,
+                "memory: heap peak {}, resident peak {}, estimate {}",
+                b(m.heap_peak_bytes),
+                b(m.resident_peak_bytes),
+                crate::scene::format_bytes(m.estimate_bytes)
+            )?;
+        }
         if let Some(dir) = &self.out_dir {
             writeln!(f, "reports in {dir}")?;
         }

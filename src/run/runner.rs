@@ -49,6 +49,18 @@ pub enum RunError {
         /// The I/O error.
         message: String,
     },
+    /// The loaded data makes the run's memory estimate exceed the limit.
+    #[error(
+        "with its data loaded this run needs an estimated {estimate} ({parts}), more than the \
+         {} limit; use less data (data.train_limit, data.test_limit) or a smaller model",
+        crate::scene::format_bytes(crate::scene::MEMORY_LIMIT)
+    )]
+    Memory {
+        /// The estimate.
+        estimate: String,
+        /// Its parts.
+        parts: String,
+    },
     /// The output directory is held by another writer or holds another run.
     #[error(transparent)]
     OutDir(#[from] super::outdir::OutDirError),
@@ -100,8 +112,29 @@ impl Runner {
                 });
             }
         }
+        // The scene's own estimate assumed a dataset shape; now that it is known, check again
+        // before any world is built.
+        let shape = crate::scene::DataShape {
+            train: data.train.len() as u64,
+            test: data.test.len() as u64,
+            pixels: data.train.pixels() as u64,
+        };
+        let estimate = scene.memory_estimate_for(&shape);
+        if estimate.total > crate::scene::MEMORY_LIMIT {
+            return Err(RunError::Memory {
+                estimate: crate::scene::format_bytes(estimate.total),
+                parts: estimate
+                    .parts
+                    .iter()
+                    .map(|(name, b)| format!("{name} {}", crate::scene::format_bytes(*b)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         // Train and test share one image shape (the IDX loader checks it).
-        let sim = Simulation::for_images(scene, data.train.pixels())?;
+        let (sim, primary) =
+            crate::alloc::heap_delta(|| Simulation::for_images(scene, data.train.pixels()));
+        let sim = sim?;
         Ok(Runner {
             scene: scene.clone(),
             sim,
@@ -126,6 +159,10 @@ impl Runner {
             initial_text: String::new(),
             overrides: Vec::new(),
             restores: Vec::new(),
+            ledger: super::memory::Ledger {
+                primary,
+                ..Default::default()
+            },
         })
     }
 
@@ -269,8 +306,13 @@ impl Runner {
             return self.run_on(&mut [], split, indices, bar);
         }
         while self.replicas.len() + 1 < wanted {
-            match Simulation::for_images(&self.scene, self.sim.pixels()) {
-                Ok(r) => self.replicas.push(r),
+            let (built, bytes) =
+                crate::alloc::heap_delta(|| Simulation::for_images(&self.scene, self.sim.pixels()));
+            match built {
+                Ok(r) => {
+                    super::memory::Ledger::add(&mut self.ledger.replicas, bytes);
+                    self.replicas.push(r);
+                }
                 Err(_) => break,
             }
         }
@@ -592,6 +634,7 @@ impl Runner {
             stage_seconds: stage_map(&self.stage_seconds()),
             radiation: self.radiation_report(),
             out_dir: self.out.as_ref().map(|o| o.path().display().to_string()),
+            memory: Some(self.memory()),
         };
         if let Some(out) = &self.out {
             let manifest = self.manifest(&started, Some(&now_rfc3339()));

@@ -34,7 +34,7 @@ use ron::extensions::Extensions;
 
 use diagnostic::*;
 use locate::{Entry, FieldPath, Outline, Shape, line_col, offset_of, skip_trivia};
-pub use memory::MemoryEstimate;
+pub use memory::{DataShape, MemoryEstimate, format_bytes};
 pub use schema::*;
 use set::*;
 pub use set::{MIDRUN_SECTIONS, is_frozen};

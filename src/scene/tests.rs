@@ -611,13 +611,14 @@ fn memory_estimate_of_defaults_is_accepted() {
         estimate.total,
         estimate.parts.iter().map(|(_, b)| b).sum::<u64>()
     );
-    // n*D*2*2 and (P*H + H*H + H*I*D*2)*4 for the defaults.
-    assert_eq!(estimate.part("node parameters"), 1000 * 5 * 2 * 2);
+    // (P*H + H*H + H*I*D*2)*4 for the defaults, in the one world (eval_replicas 1).
+    assert_eq!(estimate.worlds, 1);
     assert_eq!(
         estimate.part("adapter weights"),
         (784 * 1024 + 1024 * 1024 + 1024 * 200 * 5 * 2) * 4
     );
-    assert_eq!(estimate.part("dataset"), 2500 * 785);
+    assert_eq!(estimate.part("node state and workspace"), 1000 * 1800);
+    assert_eq!(estimate.part("datasets"), 2500 * 785);
     assert!(scene.validate().is_ok());
     assert!(estimate.to_string().contains("total"));
 }
@@ -638,9 +639,9 @@ fn memory_estimate_rejects_a_huge_scene() {
     assert_at(&d, 3, 16, "adapter.hidden", DiagnosticKind::Range);
     assert_eq!(
         d.to_string(),
-        "scenes/t.ron:3:16: adapter.hidden = 16384: estimated memory 196.8 GiB exceeds the \
-         16.0 GiB limit; biggest parts: adapter weights 196.4 GiB, node phasors 122.1 MiB, \
-         update accumulators 122.1 MiB"
+        "scenes/t.ron:3:16: adapter.hidden = 16384: estimated memory 607.3 GiB exceeds the \
+         16.0 GiB limit; biggest parts: state copies 393.0 GiB, adapter weights 196.4 GiB, \
+         encoding caches 14.9 GiB"
     );
 }
 
@@ -1275,9 +1276,9 @@ fn apply_set_midrun_does_not_replay_the_scripts_set_steps() {
 fn memory_estimate_counts_update_accumulators() {
     let scene = Scene::default();
     let estimate = scene.memory_estimate();
-    assert_eq!(estimate.part("update accumulators"), 1000 * 5 * 2 * 4);
     assert_eq!(estimate.part("gradient sums"), 0);
     let scene = parse("(training: (gradient_accumulation: (steps: 8)))", ORIGIN).unwrap();
+    // n*D*2 f32 sums in the one world.
     assert_eq!(
         scene.memory_estimate().part("gradient sums"),
         1000 * 5 * 2 * 4

@@ -691,20 +691,15 @@ fn driver(s: &Scene, part: &str) -> (String, String) {
             }
             GraphSource::EdgeList { .. } => total(),
         },
-        "radiation scratch" => ("radiation.top_k".into(), s.radiation.top_k.to_string()),
-        "radiation cache" => (
-            "radiation.cache.capacity".into(),
-            s.radiation.cache.capacity.to_string(),
-        ),
-        "radiation scores" => ("schedule.threads".into(), s.schedule.threads.to_string()),
-        "adapter weights" | "adapter scratch" => match s.adapter {
+        "radiation" => ("radiation.top_k".into(), s.radiation.top_k.to_string()),
+        "adapter weights" | "adapter scratch" | "state copies" => match s.adapter {
             Adapter::Mlp { hidden, .. } => ("adapter.hidden".into(), hidden.to_string()),
             Adapter::Linear => (
                 "architecture.input_nodes".into(),
                 s.architecture.input_nodes.to_string(),
             ),
         },
-        "dataset" => match &s.data.source {
+        "datasets" | "encoding caches" => match &s.data.source {
             DataSource::Synthetic { train, .. } => ("data.source.train".into(), train.to_string()),
             DataSource::Idx { dir } => ("data.source.dir".into(), format!("{dir:?}")),
         },
