@@ -1,7 +1,8 @@
 //! # NeuroGraph
 //!
 //! A discrete phase-magnitude graph neural network as a bevy_ecs simulation. Priorities, in
-//! order: faithful to the model (`SPEC.md`), deterministic, fast, easy to script.
+//! order: faithful to the model (`docs/model.md`, cited as "SPEC n"), deterministic, fast,
+//! easy to script.
 //!
 //! The model in a dozen lines:
 //! - nodes carry a phase vector θφ (D indices in `0..N`) and a magnitude vector θμ (`0..M`);
