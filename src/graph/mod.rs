@@ -95,6 +95,9 @@ pub struct GraphStats {
     pub layer_sizes: Vec<u32>,
     /// Inputs from which some output can be reached along successors.
     pub inputs_reaching_output: u32,
+    /// Outputs some input reaches along successors (the others can never activate).
+    #[serde(default)]
+    pub outputs_reached: u32,
     /// Mean BFS hops from an input to its nearest output, over inputs that reach one.
     pub avg_hops: Option<f64>,
     /// max(floor(avg_hops) + 2, 5); 5 when no input reaches an output.
@@ -321,6 +324,27 @@ impl Graph {
         dist
     }
 
+    /// How many outputs some input reaches along successors: one BFS forwards from all
+    /// inputs, O(edges).
+    pub fn outputs_reached(&self) -> u32 {
+        let mut seen = vec![false; self.len()];
+        let mut frontier: Vec<u32> = (0..self.roles.inputs).collect();
+        for &k in &frontier {
+            seen[k as usize] = true;
+        }
+        while let Some(u) = frontier.pop() {
+            for &v in self.successors.row(u as usize) {
+                if !seen[v as usize] {
+                    seen[v as usize] = true;
+                    frontier.push(v);
+                }
+            }
+        }
+        (self.roles.first_output()..self.roles.total)
+            .filter(|&k| seen[k as usize])
+            .count() as u32
+    }
+
     /// The statistics of SPEC 3.
     pub fn stats(&self) -> GraphStats {
         let hops = self.hops_to_output();
@@ -335,6 +359,7 @@ impl Graph {
             edges: self.edge_count(),
             layer_sizes: self.layer_sizes.clone(),
             inputs_reaching_output: reaching.len() as u32,
+            outputs_reached: self.outputs_reached(),
             avg_hops,
             derived_min_timesteps,
         }
@@ -353,6 +378,7 @@ impl fmt::Display for GraphStats {
             "inputs reaching an output  {}",
             self.inputs_reaching_output
         )?;
+        writeln!(f, "outputs some input reaches {}", self.outputs_reached)?;
         match self.avg_hops {
             Some(h) => writeln!(f, "avg hops to output         {h:.3}")?,
             None => writeln!(f, "avg hops to output         (no input reaches an output)")?,

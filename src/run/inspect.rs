@@ -148,6 +148,8 @@ pub struct WorldReport {
     pub eval_replicas: u32,
     /// The schedules, described (empty unless asked for).
     pub schedules: Vec<ScheduleDescription>,
+    /// What is legal but almost certainly not meant ([`super::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl WorldReport {
@@ -166,6 +168,7 @@ impl WorldReport {
             Vec::new()
         };
         Ok(WorldReport {
+            warnings: super::warnings(sim.graph_stats(), scene, sim.class_encodings()),
             graph: sim.graph_stats().clone(),
             min_timesteps: settings.min_timesteps,
             target_active: settings.target_active,
@@ -193,6 +196,9 @@ impl fmt::Display for WorldReport {
         writeln!(f, "target_active in use       {}", self.target_active)?;
         writeln!(f, "threads per world          {}", self.threads)?;
         writeln!(f, "evaluation replicas        {}", self.eval_replicas)?;
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
         for d in &self.schedules {
             writeln!(f, "\n{d}")?;
         }

@@ -30,7 +30,7 @@ pub use progress::progress_bar;
 pub use report::{
     CacheSettingsReport, Evaluation, RadiationReport, RunReport, executor_name, split_name,
 };
-pub use runner::{RunError, load_data, stage_map};
+pub use runner::{RunError, load_data, stage_map, warnings};
 pub use time::now_rfc3339;
 
 use crate::data::Splits;
@@ -79,6 +79,8 @@ pub struct Runner {
     restores: Vec<resume::RestoreNote>,
     /// The heap bytes of the worlds, measured as they were built.
     ledger: memory::Ledger,
+    /// What [`runner::warnings`] found in the scene as built.
+    warnings: Vec<String>,
 }
 
 /// An error and each of its causes once, as the command line prints it: many messages already

@@ -49,6 +49,12 @@ pub struct EpochMetrics {
 /// Metrics of one evaluation step.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Evaluation {
+    /// The script step that made it (1-based, as `script[step - 1]`); 0 outside a script.
+    #[serde(default)]
+    pub step: usize,
+    /// Training epochs completed before it.
+    #[serde(default)]
+    pub after_epochs: u32,
     /// The split, written `train` or `test` ([`split_name`]).
     #[serde(with = "split_as_name")]
     pub split: Split,
@@ -152,6 +158,10 @@ pub struct RunReport {
     /// the scene's estimate.
     #[serde(default)]
     pub memory: Option<super::memory::MemoryReport>,
+    /// What is legal in the scene but almost certainly not meant (see
+    /// [`super::warnings`]); also printed on stderr when the run starts.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Reference accuracies on the run's test split.
@@ -267,7 +277,9 @@ impl fmt::Display for RunReport {
         }
         writeln!(
             f,
-            "{:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
+            "{:<5} {:>6} {:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
+            "step",
+            "epochs",
             "split",
             "samples",
             "accuracy",
@@ -280,7 +292,9 @@ impl fmt::Display for RunReport {
         for e in &self.evaluations {
             writeln!(
                 f,
-                "{:<6} {:>8} {:>9.4} {:>9.4} {:>9} {:>10.2} {:>12.1} {:>10.1}",
+                "{:<5} {:>6} {:<6} {:>8} {:>9.4} {:>9.4} {:>9} {:>10.2} {:>12.1} {:>10.1}",
+                e.step,
+                e.after_epochs,
                 split_name(e.split),
                 e.samples,
                 e.accuracy,

@@ -93,6 +93,48 @@ pub fn load_data(scene: &Scene) -> Result<Splits, DataError> {
     Ok(splits)
 }
 
+/// What is legal but almost certainly not what the scene's author meant: a graph without
+/// edges, outputs no input reaches (they never activate), classes with identical encodings
+/// (the readout cannot tell them apart).
+pub fn warnings(
+    stats: &crate::graph::GraphStats,
+    scene: &Scene,
+    enc: &crate::model::encodings::ClassEncodings,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if stats.edges == 0 {
+        out.push(
+            "the graph has no edges (an empty edge list?): no signal can reach an output"
+                .to_string(),
+        );
+    }
+    let outputs = scene.architecture.output_nodes;
+    if stats.outputs_reached < outputs {
+        out.push(format!(
+            "{} of the {outputs} outputs are reached by no input along the graph's edges: they \
+             can never activate",
+            outputs - stats.outputs_reached
+        ));
+    }
+    let mut seen: std::collections::HashMap<(&[u16], &[u16]), usize> = Default::default();
+    let d = enc.dim;
+    for c in 0..enc.classes {
+        let key = (
+            &enc.phase[c * d..(c + 1) * d],
+            &enc.magnitude[c * d..(c + 1) * d],
+        );
+        if let Some(&first) = seen.get(&key) {
+            out.push(format!(
+                "classes {first} and {c} have identical class encodings: the readout cannot \
+                 tell them apart"
+            ));
+        } else {
+            seen.insert(key, c);
+        }
+    }
+    out
+}
+
 /// One world's outcomes and the encodings it computed that were not cached yet.
 type RunResult = (Vec<SampleOutcome>, Vec<(usize, Box<[u16]>)>);
 
@@ -135,7 +177,14 @@ impl Runner {
         let (sim, primary) =
             crate::alloc::heap_delta(|| Simulation::for_images(scene, data.train.pixels()));
         let sim = sim?;
+        let warnings = warnings(sim.graph_stats(), scene, sim.class_encodings());
+        if !quiet {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+        }
         Ok(Runner {
+            warnings,
             scene: scene.clone(),
             sim,
             replicas: Vec::new(),
@@ -564,7 +613,10 @@ impl Runner {
             };
             match step {
                 Step::Evaluate { split, samples } => {
-                    evaluations.push(self.evaluate(*split, *samples).map_err(fail)?);
+                    let mut e = self.evaluate(*split, *samples).map_err(fail)?;
+                    e.step = index + 1;
+                    e.after_epochs = self.state.epochs_done;
+                    evaluations.push(e);
                 }
                 Step::Train {
                     epochs,
@@ -635,6 +687,7 @@ impl Runner {
             radiation: self.radiation_report(),
             out_dir: self.out.as_ref().map(|o| o.path().display().to_string()),
             memory: Some(self.memory()),
+            warnings: self.warnings.clone(),
         };
         if let Some(out) = &self.out {
             let manifest = self.manifest(&started, Some(&now_rfc3339()));

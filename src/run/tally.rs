@@ -41,6 +41,8 @@ impl Tally {
         let n = self.samples.max(1) as f64;
         let classes = (self.classes as usize).max(1);
         Evaluation {
+            step: 0,
+            after_epochs: 0,
             split,
             samples: self.samples as usize,
             accuracy: self.correct as f64 / n,

@@ -588,7 +588,12 @@ impl Simulation {
         &self.settings
     }
 
-    /// Graph statistics.
+    /// The class encodings the readout compares against (learned ones as they are now).
+    pub fn class_encodings(&self) -> &crate::model::encodings::ClassEncodings {
+        &self.world.resource::<Encodings>().0
+    }
+
+    /// Statistics of the graph this world was built on.
     pub fn graph_stats(&self) -> &GraphStats {
         &self.stats
     }
