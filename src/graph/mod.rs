@@ -134,8 +134,21 @@ pub enum GraphError {
 }
 
 impl Graph {
-    /// Builds the layered DAG of SPEC 3 from the `graph` RNG stream.
+    /// Builds the layered DAG of SPEC 3 from the `graph` RNG stream, in time linear in the
+    /// nodes and edges.
     pub fn layered(roles: Roles, cardinality: u32, layers: u32, rng: &mut ChaCha8Rng) -> Graph {
+        Graph::layered_with(roles, cardinality, layers, rng, rng::choose_distinct)
+    }
+
+    /// [`Graph::layered`] with the predecessor chooser given, so a test can build the same graph
+    /// with the reference chooser.
+    fn layered_with(
+        roles: Roles,
+        cardinality: u32,
+        layers: u32,
+        rng: &mut ChaCha8Rng,
+        choose: impl Fn(&mut ChaCha8Rng, &[u32], usize, &mut Vec<u32>),
+    ) -> Graph {
         let n = roles.total as usize;
         let hidden = roles.hidden();
         let layer_size = (hidden / layers.max(1)).max(1);
@@ -153,14 +166,14 @@ impl Graph {
         let mut chosen = Vec::new();
         for &size in &layer_sizes {
             for k in next..next + size {
-                rng::choose_distinct(rng, &candidates, cardinality as usize, &mut chosen);
+                choose(rng, &candidates, cardinality as usize, &mut chosen);
                 preds[k as usize] = chosen.clone();
             }
             candidates.extend(next..next + size);
             next += size;
         }
         for k in roles.first_output()..roles.total {
-            rng::choose_distinct(rng, &candidates, cardinality as usize, &mut chosen);
+            choose(rng, &candidates, cardinality as usize, &mut chosen);
             preds[k as usize] = chosen.clone();
         }
         Graph::from_predecessors(roles, &preds, layer_sizes)
@@ -424,6 +437,37 @@ mod tests {
         let c = Graph::layered(r, 6, 4, &mut rng::stream(2, rng::Stream::Graph));
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// Issue 12 item 11: the layered builder was quadratic in the nodes. The O(k) chooser must
+    /// give the graph the copying chooser gave, for every seed: results of earlier runs depend
+    /// on it.
+    #[test]
+    fn layered_graph_is_unchanged_by_the_linear_chooser() {
+        let shapes = [
+            (roles(4, 2, 1), 6, 1),
+            (roles(100, 20, 10), 6, 4),
+            (roles(700, 100, 200), 6, 4),
+            (roles(3_000, 300, 50), 12, 7),
+            (roles(5_000, 784, 10), 64, 3),
+            (roles(20_000, 784, 100), 6, 4),
+        ];
+        for (r, cardinality, layers) in shapes {
+            for seed in [0, 7, 12_345] {
+                let mut fast_rng = rng::stream(seed, rng::Stream::Graph);
+                let mut ref_rng = fast_rng.clone();
+                let fast = Graph::layered(r, cardinality, layers, &mut fast_rng);
+                let reference = Graph::layered_with(
+                    r,
+                    cardinality,
+                    layers,
+                    &mut ref_rng,
+                    rng::reference::choose_distinct_by_copy,
+                );
+                assert_eq!(fast, reference, "{r:?}, seed {seed}");
+                assert!(fast_rng == ref_rng, "{r:?}, seed {seed}: streams differ");
+            }
+        }
     }
 
     #[test]
