@@ -200,6 +200,9 @@ impl Graph {
         };
         let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n as usize];
         let mut seen_target = vec![false; n as usize];
+        // `listed_on[s] == line` once source s appeared on that line: a duplicate check in O(1),
+        // so a line with many sources costs linear time, not quadratic.
+        let mut listed_on = vec![0usize; n as usize];
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
             let content = raw.split('#').next().unwrap_or("").trim();
@@ -230,11 +233,11 @@ impl Graph {
                 ));
             }
             let sources = &ids[1..];
-            for (j, &s) in sources.iter().enumerate() {
+            for &s in sources {
                 if s == target {
                     return Err(line_error(line_no, format!("self loop on node {target}")));
                 }
-                if sources[..j].contains(&s) {
+                if std::mem::replace(&mut listed_on[s as usize], line_no) == line_no {
                     return Err(line_error(
                         line_no,
                         format!("source {s} is listed twice for target {target}"),
@@ -495,6 +498,29 @@ mod tests {
         assert_eq!(s.avg_hops, Some(2.0));
         assert_eq!(s.derived_min_timesteps, 5);
         assert_eq!(s.edges, 4);
+    }
+
+    /// An edge-list line with many sources was checked for duplicates against every earlier
+    /// source of the line, quadratic in its length.
+    #[test]
+    fn edge_list_long_line_is_checked_for_duplicates_in_linear_time() {
+        let n = 100_002u32;
+        let r = roles(n, n - 2, 1);
+        let sources: String = (0..n - 2).map(|s| format!(" {s}")).collect();
+        let text = format!("{} {}{sources}\n", n - 1, n - 2);
+        let g = Graph::parse_edge_list(r, &text, "long.txt").unwrap();
+        assert_eq!(g.predecessors.row(n as usize - 1).len(), n as usize - 1);
+        // A duplicate at the end, and a source repeated on a later line (not a duplicate).
+        let dup = format!("{} {}{sources} 17\n", n - 1, n - 2);
+        assert_eq!(
+            Graph::parse_edge_list(r, &dup, "long.txt")
+                .unwrap_err()
+                .to_string(),
+            format!("long.txt:1: source 17 is listed twice for target {}", n - 1)
+        );
+        let later = format!("{} 17 3\n{} {}{sources}\n", n - 2, n - 1, n - 2);
+        let g = Graph::parse_edge_list(r, &later, "long.txt").unwrap();
+        assert_eq!(g.predecessors.row(n as usize - 2), &[3, 17]);
     }
 
     #[test]
