@@ -688,6 +688,64 @@ mod tests {
         assert_eq!(e.phase.len(), 8);
     }
 
+    /// FNV-1a of the phase then the magnitude indices, each little-endian.
+    fn fingerprint(e: &ClassEncodings) -> u64 {
+        let bytes: Vec<u8> = e
+            .phase
+            .iter()
+            .chain(&e.magnitude)
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        crate::hash::fnv1a64(&bytes)
+    }
+
+    /// Issue 12: generating encodings for 1000 classes took over a minute at every load.
+    /// However that is made faster, the encodings up to 128 classes (the shipped scenes use 10)
+    /// must stay those of the all-pairs method: these fingerprints, and the stream's next word
+    /// after generating, were recorded from it before any change.
+    #[test]
+    fn separated_encodings_up_to_128_classes_are_unchanged() {
+        use Separation::{Angle, Lines};
+        use rand_core::Rng;
+        #[rustfmt::skip]
+        let cases = [
+            // (N, M, criterion, C, D, stream, fingerprint, next word)
+            (512, 1024, Angle, 1, 5, 0, 0xfc86d1b057bb6a97, 0x1e0d36eca1d4abd7),
+            (512, 1024, Angle, 2, 3, 0, 0x56a4a14fb94c7786, 0xae8555ff638e7f45),
+            (512, 1024, Angle, 3, 2, 1, 0x47ea12dc7dc76ec0, 0x2a155f8bd8476042),
+            (512, 1024, Angle, 10, 5, 0, 0x6b1f89c4b541be31, 0xc27c93864b214216),
+            (512, 1024, Angle, 10, 5, 1, 0x9981bcbe3ab98b41, 0x877e220a3adc60e6),
+            (512, 1024, Angle, 16, 16, 0, 0xffb1ae93530f9a8b, 0xfec1bec7b999d0e3),
+            (512, 1024, Angle, 25, 8, 1, 0xa05664311371c581, 0x877e220a3adc60e6),
+            (512, 1024, Angle, 64, 5, 0, 0x29578c45caab2003, 0xd8e312448409bd0a),
+            (512, 1024, Angle, 100, 5, 0, 0x124194b646f15a2a, 0xf79452b199ca62e2),
+            (512, 1024, Angle, 100, 16, 1, 0xa5ba2703bc245699, 0xceabd15ede241862),
+            (512, 1024, Angle, 128, 3, 0, 0x7ed90e7252458e8d, 0xa362cee9317acf6d),
+            (512, 1024, Lines, 10, 5, 0, 0x5342e673f481a6aa, 0xc27c93864b214216),
+            (512, 1024, Lines, 40, 16, 1, 0xd5ee3832073a05e4, 0x773056f73757758b),
+            (512, 1024, Lines, 128, 5, 1, 0x403431cebb006a05, 0x773056f73757758b),
+            (64, 32, Angle, 7, 2, 0, 0x72dd80a3953b4c18, 0x5265381fb05a3b3f),
+            (64, 32, Angle, 100, 8, 1, 0xb25a5d320520c073, 0x877e220a3adc60e6),
+            (64, 32, Lines, 4, 1, 0, 0x80b2becd8638b475, 0x4954d9ea008a7d55),
+            (64, 32, Lines, 64, 3, 1, 0xcb6bf6cf1ab14f64, 0x15e25bb1f0109acc),
+        ];
+        for (n, m, criterion, classes, dim, which, want, next) in cases {
+            let t = Tables::new(n, m);
+            let mut rng = match which {
+                0 => stream(1, Stream::Encodings),
+                _ => crate::model::rng::stream_with(7, "encodings", 3),
+            };
+            let e = ClassEncodings::separated_by(&t, classes, dim, criterion, &mut rng);
+            let case = format!("N {n}, M {m}, {criterion:?}, C {classes}, D {dim}, stream {which}");
+            assert_eq!(fingerprint(&e), want, "{case}");
+            assert_eq!(
+                rng.next_u64(),
+                next,
+                "{case}: the stream was drawn differently"
+            );
+        }
+    }
+
     #[test]
     fn explicit_validates() {
         let t = Tables::new(8, 16);
