@@ -62,10 +62,31 @@ impl Csr {
         let mut items = Vec::with_capacity(rows.iter().map(Vec::len).sum());
         offsets.push(0);
         for row in rows {
-            let mut sorted = row.clone();
-            sorted.sort_unstable();
-            items.extend_from_slice(&sorted);
+            let start = items.len();
+            items.extend_from_slice(row);
+            items[start..].sort_unstable();
             offsets.push(items.len() as u32);
+        }
+        Csr { offsets, items }
+    }
+
+    /// The transpose of `rows` (an edge `k -> v` for each `v` in row `k` becomes `v -> k`),
+    /// by counting: rows are filled in ascending `k`, so each comes out sorted.
+    fn transpose(rows: &[Vec<u32>]) -> Csr {
+        let mut offsets = vec![0u32; rows.len() + 1];
+        for &v in rows.iter().flatten() {
+            offsets[v as usize + 1] += 1;
+        }
+        for k in 0..rows.len() {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut next = offsets.clone();
+        let mut items = vec![0u32; offsets[rows.len()] as usize];
+        for (k, row) in rows.iter().enumerate() {
+            for &v in row {
+                items[next[v as usize] as usize] = k as u32;
+                next[v as usize] += 1;
+            }
         }
         Csr { offsets, items }
     }
@@ -257,15 +278,9 @@ impl Graph {
     }
 
     fn from_predecessors(roles: Roles, preds: &[Vec<u32>], layer_sizes: Vec<u32>) -> Graph {
-        let mut succs: Vec<Vec<u32>> = vec![Vec::new(); preds.len()];
-        for (target, sources) in preds.iter().enumerate() {
-            for &s in sources {
-                succs[s as usize].push(target as u32);
-            }
-        }
         Graph {
             roles,
-            successors: Csr::from_rows(&succs),
+            successors: Csr::transpose(preds),
             predecessors: Csr::from_rows(preds),
             layer_sizes,
         }
@@ -470,6 +485,32 @@ mod tests {
                 assert_eq!(fast, reference, "{r:?}, seed {seed}");
                 assert!(fast_rng == ref_rng, "{r:?}, seed {seed}: streams differ");
             }
+        }
+    }
+
+    #[test]
+    fn successors_are_the_sorted_transpose() {
+        let mut r = rng::stream(9, rng::Stream::Order);
+        let rows: Vec<Vec<u32>> = (0..300)
+            .map(|_| {
+                (0..rng::below(&mut r, 9))
+                    .map(|_| rng::below(&mut r, 300))
+                    .collect()
+            })
+            .collect();
+        let t = Csr::transpose(&rows);
+        assert_eq!(t.offsets.len(), 301);
+        for v in 0..300u32 {
+            // Brute force: every k whose row holds v, once per occurrence, ascending.
+            let want: Vec<u32> = (0..300u32)
+                .flat_map(|k| {
+                    rows[k as usize]
+                        .iter()
+                        .filter(move |&&x| x == v)
+                        .map(move |_| k)
+                })
+                .collect();
+            assert_eq!(t.row(v as usize), want, "row {v}");
         }
     }
 
