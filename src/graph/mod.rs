@@ -62,10 +62,31 @@ impl Csr {
         let mut items = Vec::with_capacity(rows.iter().map(Vec::len).sum());
         offsets.push(0);
         for row in rows {
-            let mut sorted = row.clone();
-            sorted.sort_unstable();
-            items.extend_from_slice(&sorted);
+            let start = items.len();
+            items.extend_from_slice(row);
+            items[start..].sort_unstable();
             offsets.push(items.len() as u32);
+        }
+        Csr { offsets, items }
+    }
+
+    /// The transpose of `rows` (an edge `k -> v` for each `v` in row `k` becomes `v -> k`),
+    /// by counting: rows are filled in ascending `k`, so each comes out sorted.
+    fn transpose(rows: &[Vec<u32>]) -> Csr {
+        let mut offsets = vec![0u32; rows.len() + 1];
+        for &v in rows.iter().flatten() {
+            offsets[v as usize + 1] += 1;
+        }
+        for k in 0..rows.len() {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut next = offsets.clone();
+        let mut items = vec![0u32; offsets[rows.len()] as usize];
+        for (k, row) in rows.iter().enumerate() {
+            for &v in row {
+                items[next[v as usize] as usize] = k as u32;
+                next[v as usize] += 1;
+            }
         }
         Csr { offsets, items }
     }
@@ -137,8 +158,21 @@ pub enum GraphError {
 }
 
 impl Graph {
-    /// Builds the layered DAG of SPEC 3 from the `graph` RNG stream.
+    /// Builds the layered DAG of SPEC 3 from the `graph` RNG stream, in time linear in the
+    /// nodes and edges.
     pub fn layered(roles: Roles, cardinality: u32, layers: u32, rng: &mut ChaCha8Rng) -> Graph {
+        Graph::layered_with(roles, cardinality, layers, rng, rng::choose_distinct)
+    }
+
+    /// [`Graph::layered`] with the predecessor chooser given, so a test can build the same graph
+    /// with the reference chooser.
+    fn layered_with(
+        roles: Roles,
+        cardinality: u32,
+        layers: u32,
+        rng: &mut ChaCha8Rng,
+        choose: impl Fn(&mut ChaCha8Rng, &[u32], usize, &mut Vec<u32>),
+    ) -> Graph {
         let n = roles.total as usize;
         let hidden = roles.hidden();
         let layer_size = (hidden / layers.max(1)).max(1);
@@ -156,14 +190,14 @@ impl Graph {
         let mut chosen = Vec::new();
         for &size in &layer_sizes {
             for k in next..next + size {
-                rng::choose_distinct(rng, &candidates, cardinality as usize, &mut chosen);
+                choose(rng, &candidates, cardinality as usize, &mut chosen);
                 preds[k as usize] = chosen.clone();
             }
             candidates.extend(next..next + size);
             next += size;
         }
         for k in roles.first_output()..roles.total {
-            rng::choose_distinct(rng, &candidates, cardinality as usize, &mut chosen);
+            choose(rng, &candidates, cardinality as usize, &mut chosen);
             preds[k as usize] = chosen.clone();
         }
         Graph::from_predecessors(roles, &preds, layer_sizes)
@@ -190,6 +224,9 @@ impl Graph {
         };
         let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n as usize];
         let mut seen_target = vec![false; n as usize];
+        // `listed_on[s] == line` once source s appeared on that line: a duplicate check in O(1),
+        // so a line with many sources costs linear time, not quadratic.
+        let mut listed_on = vec![0usize; n as usize];
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
             let content = raw.split('#').next().unwrap_or("").trim();
@@ -220,11 +257,11 @@ impl Graph {
                 ));
             }
             let sources = &ids[1..];
-            for (j, &s) in sources.iter().enumerate() {
+            for &s in sources {
                 if s == target {
                     return Err(line_error(line_no, format!("self loop on node {target}")));
                 }
-                if sources[..j].contains(&s) {
+                if std::mem::replace(&mut listed_on[s as usize], line_no) == line_no {
                     return Err(line_error(
                         line_no,
                         format!("source {s} is listed twice for target {target}"),
@@ -244,15 +281,9 @@ impl Graph {
     }
 
     fn from_predecessors(roles: Roles, preds: &[Vec<u32>], layer_sizes: Vec<u32>) -> Graph {
-        let mut succs: Vec<Vec<u32>> = vec![Vec::new(); preds.len()];
-        for (target, sources) in preds.iter().enumerate() {
-            for &s in sources {
-                succs[s as usize].push(target as u32);
-            }
-        }
         Graph {
             roles,
-            successors: Csr::from_rows(&succs),
+            successors: Csr::transpose(preds),
             predecessors: Csr::from_rows(preds),
             layer_sizes,
         }
@@ -452,6 +483,63 @@ mod tests {
         assert_ne!(a, c);
     }
 
+    /// Issue 12 item 11: the layered builder was quadratic in the nodes. The O(k) chooser must
+    /// give the graph the copying chooser gave, for every seed: results of earlier runs depend
+    /// on it.
+    #[test]
+    fn layered_graph_is_unchanged_by_the_linear_chooser() {
+        let shapes = [
+            (roles(4, 2, 1), 6, 1),
+            (roles(100, 20, 10), 6, 4),
+            (roles(700, 100, 200), 6, 4),
+            (roles(3_000, 300, 50), 12, 7),
+            (roles(5_000, 784, 10), 64, 3),
+            (roles(20_000, 784, 100), 6, 4),
+        ];
+        for (r, cardinality, layers) in shapes {
+            for seed in [0, 7, 12_345] {
+                let mut fast_rng = rng::stream(seed, rng::Stream::Graph);
+                let mut ref_rng = fast_rng.clone();
+                let fast = Graph::layered(r, cardinality, layers, &mut fast_rng);
+                let reference = Graph::layered_with(
+                    r,
+                    cardinality,
+                    layers,
+                    &mut ref_rng,
+                    rng::reference::choose_distinct_by_copy,
+                );
+                assert_eq!(fast, reference, "{r:?}, seed {seed}");
+                assert!(fast_rng == ref_rng, "{r:?}, seed {seed}: streams differ");
+            }
+        }
+    }
+
+    #[test]
+    fn successors_are_the_sorted_transpose() {
+        let mut r = rng::stream(9, rng::Stream::Order);
+        let rows: Vec<Vec<u32>> = (0..300)
+            .map(|_| {
+                (0..rng::below(&mut r, 9))
+                    .map(|_| rng::below(&mut r, 300))
+                    .collect()
+            })
+            .collect();
+        let t = Csr::transpose(&rows);
+        assert_eq!(t.offsets.len(), 301);
+        for v in 0..300u32 {
+            // Brute force: every k whose row holds v, once per occurrence, ascending.
+            let want: Vec<u32> = (0..300u32)
+                .flat_map(|k| {
+                    rows[k as usize]
+                        .iter()
+                        .filter(move |&&x| x == v)
+                        .map(move |_| k)
+                })
+                .collect();
+            assert_eq!(t.row(v as usize), want, "row {v}");
+        }
+    }
+
     #[test]
     fn few_candidates_takes_all() {
         // 2 inputs, 1 hidden, 1 output, cardinality 6: everyone takes all candidates.
@@ -477,6 +565,29 @@ mod tests {
         assert_eq!(s.avg_hops, Some(2.0));
         assert_eq!(s.derived_min_timesteps, 5);
         assert_eq!(s.edges, 4);
+    }
+
+    /// An edge-list line with many sources was checked for duplicates against every earlier
+    /// source of the line, quadratic in its length.
+    #[test]
+    fn edge_list_long_line_is_checked_for_duplicates_in_linear_time() {
+        let n = 100_002u32;
+        let r = roles(n, n - 2, 1);
+        let sources: String = (0..n - 2).map(|s| format!(" {s}")).collect();
+        let text = format!("{} {}{sources}\n", n - 1, n - 2);
+        let g = Graph::parse_edge_list(r, &text, "long.txt").unwrap();
+        assert_eq!(g.predecessors.row(n as usize - 1).len(), n as usize - 1);
+        // A duplicate at the end, and a source repeated on a later line (not a duplicate).
+        let dup = format!("{} {}{sources} 17\n", n - 1, n - 2);
+        assert_eq!(
+            Graph::parse_edge_list(r, &dup, "long.txt")
+                .unwrap_err()
+                .to_string(),
+            format!("long.txt:1: source 17 is listed twice for target {}", n - 1)
+        );
+        let later = format!("{} 17 3\n{} {}{sources}\n", n - 2, n - 1, n - 2);
+        let g = Graph::parse_edge_list(r, &later, "long.txt").unwrap();
+        assert_eq!(g.predecessors.row(n as usize - 2), &[3, 17]);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //!
 //! Changing any of this changes every seeded result of the project.
 
+use ahash::AHashMap;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -131,24 +132,38 @@ pub fn uniform_f32(rng: &mut ChaCha8Rng, lo: f32, hi: f32) -> f32 {
 }
 
 /// Chooses `k` distinct elements of `candidates` without replacement into `out` (cleared
-/// first): a partial Fisher–Yates shuffle of a copy, so `out` is in draw order. If
-/// `k >= candidates.len()` all candidates are taken, in candidate order, and nothing is drawn.
+/// first), in draw order: a partial Fisher–Yates shuffle, `for i in 0..k { swap(i, i +
+/// below(len − i)) }`, then the first `k` elements. If `k >= candidates.len()` all candidates
+/// are taken, in candidate order, and nothing is drawn.
+///
+/// The shuffle runs on a virtual copy: position `p` holds `candidates[p]` unless an earlier
+/// swap moved another value there, and only those (at most `k`) displaced positions are
+/// stored. The draws and the result are those of shuffling a real copy, but a call costs O(k)
+/// time and memory instead of O(len), which keeps [`crate::graph::Graph::layered`] linear in its
+/// edges.
+///
+/// # Panics
+/// If `k < candidates.len()` and there are more than `u32::MAX` candidates.
 pub fn choose_distinct(rng: &mut ChaCha8Rng, candidates: &[u32], k: usize, out: &mut Vec<u32>) {
     out.clear();
-    out.extend_from_slice(candidates);
-    if k >= candidates.len() {
+    let len = candidates.len();
+    if k >= len {
+        out.extend_from_slice(candidates);
         return;
     }
-    let len = out.len();
     assert!(
         len <= u32::MAX as usize,
         "choose_distinct: too many candidates"
     );
+    let mut displaced: AHashMap<usize, u32> = AHashMap::with_capacity(k);
     for i in 0..k {
         let j = i + below(rng, (len - i) as u32) as usize;
-        out.swap(i, j);
+        let at = |p: usize| displaced.get(&p).copied().unwrap_or(candidates[p]);
+        let (drawn, first) = (at(j), at(i));
+        out.push(drawn);
+        // Position i is never read again (every later j is > i), so only j needs storing.
+        displaced.insert(j, first);
     }
-    out.truncate(k);
 }
 
 /// Shuffles `items` in place (Fisher–Yates from the end: for `i = len−1 down to 1`, swap `i`
@@ -204,6 +219,33 @@ pub mod datasets {
             let j = below(rng, i + 1);
             items.swap(i, j);
         }
+    }
+}
+
+/// The implementations the fast ones must equal, kept as plain references for the tests.
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::*;
+
+    /// [`choose_distinct`] as it was first written: a partial Fisher–Yates shuffle of a real
+    /// copy of all candidates (O(len) per call).
+    pub(crate) fn choose_distinct_by_copy(
+        rng: &mut ChaCha8Rng,
+        candidates: &[u32],
+        k: usize,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        out.extend_from_slice(candidates);
+        if k >= candidates.len() {
+            return;
+        }
+        let len = out.len();
+        for i in 0..k {
+            let j = i + below(rng, (len - i) as u32) as usize;
+            out.swap(i, j);
+        }
+        out.truncate(k);
     }
 }
 
@@ -326,6 +368,39 @@ mod tests {
         choose_distinct(&mut rng, &[4, 2, 8], 10, &mut out);
         assert_eq!(out, [4, 2, 8]);
         assert_eq!(draws(&mut rng, 4), draws(&mut before.clone(), 4));
+    }
+
+    /// Issue 12 item 11: choosing predecessors copied the whole candidate pool per node, which
+    /// made the layered graph quadratic. The O(k) chooser must draw exactly as the copying one.
+    #[test]
+    fn choose_distinct_without_copying_equals_the_copying_shuffle() {
+        let mut cases = stream(11, Stream::Order);
+        let mut fast_out = vec![7, 7];
+        let mut ref_out = Vec::new();
+        let mut shapes: Vec<(usize, usize)> = vec![(0, 0), (0, 3), (1, 0), (1, 1), (5, 0)];
+        shapes.extend((1..=40).flat_map(|len| [(len, len - 1), (len, len), (len, len + 2)]));
+        for _ in 0..2000 {
+            let len = below(&mut cases, 300) as usize;
+            let k = below(&mut cases, 70) as usize;
+            shapes.push((len, k));
+        }
+        shapes.extend([(100_000, 6), (100_000, 64), (1_000, 999), (70_000, 69_999)]);
+        for (n, &(len, k)) in shapes.iter().enumerate() {
+            // Shuffled, non-contiguous candidates, so values and positions differ.
+            let mut candidates: Vec<u32> = (0..len as u32).map(|x| 3 * x + 1).collect();
+            shuffle(&mut cases, &mut candidates);
+            let seed = below(&mut cases, u32::MAX) as u64;
+            let mut fast = stream_with(seed, "graph", n as u64);
+            let mut slow = fast.clone();
+            choose_distinct(&mut fast, &candidates, k, &mut fast_out);
+            reference::choose_distinct_by_copy(&mut slow, &candidates, k, &mut ref_out);
+            assert_eq!(fast_out, ref_out, "len {len}, k {k}");
+            assert!(
+                fast == slow,
+                "len {len}, k {k}: the streams end in different states"
+            );
+            assert_eq!(draws(&mut fast, 2), draws(&mut slow, 2));
+        }
     }
 
     #[test]
