@@ -135,6 +135,14 @@ fn issue_12_runs_whose_names_collide_get_their_own_directories() {
         .unwrap();
     assert_eq!(report.counts.done, 2);
     assert_ne!(report.rows[0].dir, report.rows[1].dir);
+    // Nor are they averaged together as if they were two seeds of one scene.
+    assert_eq!(report.aggregates.len(), 2);
+    assert!(report.aggregates.iter().all(|g| g.runs == 1));
+    assert!(
+        report.aggregates[0].scene.starts_with("same ("),
+        "{:?}",
+        report.aggregates[0].scene
+    );
 }
 
 /// Item 3: after `Restore`, `--set training.learning_rate_phase=...` had no effect and the

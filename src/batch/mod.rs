@@ -4,9 +4,10 @@
 //! The run matrix is expanded in a fixed order (scene, then grid point, then seed), so a shard
 //! `I/N` (runs whose matrix index is `I mod N`) is the same on every machine. Each run gets its
 //! own directory with the layout of `neurograph run --out`; a run is complete exactly when its
-//! `summary.json` exists (written atomically), so after any crash a rerun skips completed runs
-//! and restarts the others from scratch. A failing run (bad scene, bad grid value, panic) is
-//! recorded with its error and the batch goes on.
+//! `summary.json` exists (written atomically) and its manifest's inputs hash is what the run
+//! would be now ([`found`]), so after any crash a rerun skips completed runs, restarts the
+//! others from scratch, and reruns finished runs whose inputs changed. A failing run (bad
+//! scene, bad grid value, panic) is recorded with its error and the batch goes on.
 //!
 //! [`cli`] is the `neurograph batch` command on top of [`run`] (argument checks, progress,
 //! Ctrl-C, the outcome's counts); [`summary`] writes the batch's tables and chart.

@@ -105,8 +105,11 @@ pub struct RunRow {
 /// runs that finished (`Done` or `Skipped`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
-    /// Scene name.
+    /// Scene name; `name (path)` when two scene files of the batch share the name.
     pub scene: String,
+    /// The scene file.
+    #[serde(default)]
+    pub scene_path: String,
     /// The grid point: `(field path, value)` pairs in axis order.
     pub grid: Vec<(String, String)>,
     /// Runs of this scene × grid point, whatever their status.
@@ -132,14 +135,20 @@ pub struct Aggregate {
 /// A grid axis's field path and value.
 pub(super) type GridValue = (String, String);
 
-/// Groups the rows by (scene, grid point) in order of first appearance and computes each
+/// Groups the rows by (scene file, grid point) in order of first appearance (two scene files
+/// with one `name` are two groups, labelled with their paths) and computes each
 /// group's counts, means and sample standard deviations (`None` with fewer than 2 values).
 /// Only finished runs with finite values contribute to the statistics.
 pub fn aggregate(rows: &[RunRow]) -> Vec<Aggregate> {
     let mut order: Vec<Vec<&RunRow>> = Vec::new();
     let mut index: HashMap<(&str, &[GridValue]), usize> = HashMap::new();
+    let mut paths_of: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
     for row in rows {
-        let key = (row.scene.as_str(), row.grid.as_slice());
+        paths_of
+            .entry(row.scene.as_str())
+            .or_default()
+            .insert(row.scene_path.as_str());
+        let key = (row.scene_path.as_str(), row.grid.as_slice());
         let i = *index.entry(key).or_insert_with(|| {
             order.push(Vec::new());
             order.len() - 1
@@ -166,8 +175,16 @@ pub fn aggregate(rows: &[RunRow]) -> Vec<Aggregate> {
             let coverage = values(|r| r.coverage);
             let loss = values(|r| r.loss);
             let speed = values(|r| r.samples_per_second);
+            let shared = paths_of
+                .get(first.scene.as_str())
+                .is_some_and(|p| p.len() > 1);
             Aggregate {
-                scene: first.scene.clone(),
+                scene: if shared {
+                    format!("{} ({})", first.scene, first.scene_path)
+                } else {
+                    first.scene.clone()
+                },
+                scene_path: first.scene_path.clone(),
                 grid: first.grid.clone(),
                 runs: group.len(),
                 finished: finished.len(),
