@@ -104,6 +104,18 @@ pub struct Splits {
     pub test: ImageSet,
 }
 
+impl Splits {
+    /// Images per split and pixels per image, as the memory estimate needs them (train and
+    /// test share one image shape; the IDX loader checks it).
+    pub fn shape(&self) -> crate::scene::DataShape {
+        crate::scene::DataShape {
+            train: self.train.len() as u64,
+            test: self.test.len() as u64,
+            pixels: self.train.pixels() as u64,
+        }
+    }
+}
+
 /// Formats a list of paths as `a, b, c` for error messages.
 fn path_list(paths: &[PathBuf]) -> String {
     paths

@@ -87,13 +87,7 @@ impl SceneReport {
     /// Describes `scene`; builds nothing, but reads its data to estimate memory for the real
     /// image count and size (falling back to the scene's assumption when it cannot).
     pub fn new(scene: &Scene) -> SceneReport {
-        let data = super::load_data(scene)
-            .ok()
-            .map(|d| crate::scene::DataShape {
-                train: d.train.len() as u64,
-                test: d.test.len() as u64,
-                pixels: d.train.pixels() as u64,
-            });
+        let data = super::load_data(scene).ok().map(|d| d.shape());
         SceneReport {
             ron: scene.to_ron(),
             memory: data.map_or_else(

@@ -9,7 +9,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::Runner;
-use crate::scene::DataShape;
 
 /// Memory of a run: the estimate, each owner's bytes, and the process's totals.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -81,16 +80,6 @@ impl Ledger {
 }
 
 impl Runner {
-    /// The data's shape, as the memory estimate needs it.
-    pub fn data_shape(&self) -> DataShape {
-        // Train and test share one image shape (the IDX loader checks it).
-        DataShape {
-            train: self.data.train.len() as u64,
-            test: self.data.test.len() as u64,
-            pixels: self.data.train.pixels() as u64,
-        }
-    }
-
     /// What this run holds now, owner by owner, beside the estimate.
     pub fn memory(&self) -> MemoryReport {
         let images = |s: &crate::data::ImageSet| (s.images.capacity() + s.labels.capacity()) as u64;
@@ -122,7 +111,7 @@ impl Runner {
         owners.push(("encoding caches".to_string(), Some(caches)));
         let resident = crate::alloc::resident();
         MemoryReport {
-            estimate_bytes: self.scene.memory_estimate_for(&self.data_shape()).total,
+            estimate_bytes: self.scene.memory_estimate_for(&self.data.shape()).total,
             owners,
             heap_bytes: crate::alloc::live_bytes(),
             heap_peak_bytes: crate::alloc::peak_bytes(),

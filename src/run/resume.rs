@@ -224,9 +224,9 @@ impl Runner {
         };
         self.scene = scene;
         self.sim.apply_settings(&self.scene);
-        let ours = self.sim.save_state();
-        let replaced = ours.enc_phase != ckpt.state.sim.enc_phase
-            || ours.enc_magnitude != ckpt.state.sim.enc_magnitude;
+        let ours = self.sim.class_encodings();
+        let replaced = ours.phase != ckpt.state.sim.enc_phase
+            || ours.magnitude != ckpt.state.sim.enc_magnitude;
         self.sim.load_state(&ckpt.state.sim).map_err(|e| match e {
             StateError::Adapter(_) | StateError::Pending(_) | StateError::Length { .. } => {
                 CheckpointError::Incompatible {

@@ -156,12 +156,7 @@ impl Runner {
         }
         // The scene's own estimate assumed a dataset shape; now that it is known, check again
         // before any world is built.
-        let shape = crate::scene::DataShape {
-            train: data.train.len() as u64,
-            test: data.test.len() as u64,
-            pixels: data.train.pixels() as u64,
-        };
-        let estimate = scene.memory_estimate_for(&shape);
+        let estimate = scene.memory_estimate_for(&data.shape());
         if estimate.total > crate::scene::MEMORY_LIMIT {
             return Err(RunError::Memory {
                 estimate: crate::scene::format_bytes(estimate.total),

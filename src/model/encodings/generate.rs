@@ -302,12 +302,7 @@ pub(super) fn polish(
             for d in 0..dim {
                 let k = c * dim + d;
                 let (p0, m0) = (phase[k] as i64, magnitude[k] as i64);
-                let moves = [
-                    ((p0 + 1).rem_euclid(n), m0),
-                    ((p0 - 1).rem_euclid(n), m0),
-                    (p0, (m0 + 1).min(m - 1)),
-                    (p0, (m0 - 1).max(0)),
-                ];
+                let moves = index_steps(p0, m0, n, m);
                 for (p1, m1) in moves {
                     if (p1 as u16, m1 as u16) == (phase[k], magnitude[k]) {
                         continue;
@@ -381,12 +376,7 @@ pub(super) fn polish_neighbours(
             for d in 0..dim {
                 let k = c * dim + d;
                 let (p0, m0) = (phase[k] as i64, magnitude[k] as i64);
-                let moves = [
-                    ((p0 + 1).rem_euclid(n), m0),
-                    ((p0 - 1).rem_euclid(n), m0),
-                    (p0, (m0 + 1).min(m - 1)),
-                    (p0, (m0 - 1).max(0)),
-                ];
+                let moves = index_steps(p0, m0, n, m);
                 for (p1, m1) in moves {
                     if (p1 as u16, m1 as u16) == (phase[k], magnitude[k]) {
                         continue;
@@ -456,4 +446,15 @@ pub(super) fn listed_score(
 /// The Euclidean norm of `v`, at least 1e-12.
 pub(super) fn norm_of(v: &[f64]) -> f64 {
     dot(v, v).sqrt().max(1e-12)
+}
+
+/// The ±1 index steps the polish tries from `(p, m)`: the phase wraps at `n`, the magnitude
+/// stops at `0` and `m_bins − 1`.
+fn index_steps(p: i64, m: i64, n: i64, m_bins: i64) -> [(i64, i64); 4] {
+    [
+        ((p + 1).rem_euclid(n), m),
+        ((p - 1).rem_euclid(n), m),
+        (p, (m + 1).min(m_bins - 1)),
+        (p, (m - 1).max(0)),
+    ]
 }
