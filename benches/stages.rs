@@ -110,7 +110,7 @@ impl Shape {
     }
 }
 
-/// The radiation kernel (exact top-K of every source) against the same-shape matrixmultiply
+/// The radiation kernel (exact top-K of every source, each backend the CPU has) against the same-shape matrixmultiply
 /// GEMM (scores only, no selection) and brute force, at the production shape (600 active
 /// sources × 1000 nodes, D = 5, N = 512, K = 6) and at 10 000 nodes. Throughput is in scored
 /// (source, node) pairs.
@@ -119,15 +119,17 @@ fn radiation(c: &mut Criterion) {
     for (sources, nodes) in [(600usize, 1000usize), (600, 10_000)] {
         let shape = Shape::new(sources, nodes);
         group.throughput(Throughput::Elements((sources * nodes) as u64));
-        group.bench_function(format!("kernel_{sources}x{nodes}"), |b| {
-            let mut scratch = Scratch::default();
-            let (mut targets, mut counts) = (vec![0u32; sources * TOP_K], vec![0u32; sources]);
-            let backend = Backend::detect();
-            b.iter(|| {
-                shape.kernel(backend, &mut scratch, &mut targets, &mut counts);
-                black_box(&targets);
-            })
-        });
+        for backend in Backend::supported() {
+            let name = backend.name().replace([' ', '+', '-'], "_");
+            group.bench_function(format!("kernel_{name}_{sources}x{nodes}"), |b| {
+                let mut scratch = Scratch::default();
+                let (mut targets, mut counts) = (vec![0u32; sources * TOP_K], vec![0u32; sources]);
+                b.iter(|| {
+                    shape.kernel(backend, &mut scratch, &mut targets, &mut counts);
+                    black_box(&targets);
+                })
+            });
+        }
         group.bench_function(format!("gemm_{sources}x{nodes}"), |b| {
             let (a, bm) = shape.gemm_operands();
             let mut out = vec![0.0f32; sources * nodes];

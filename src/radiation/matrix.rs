@@ -14,6 +14,8 @@ use crate::model::MAX_DIM;
 use crate::model::tables::Tables;
 
 use super::SCORE_ERROR_BOUND;
+use super::backend::Backend;
+use super::int16::IntTiles;
 
 /// Nodes scored together in registers (one AVX2 vector of f32).
 pub(crate) const LANES: usize = 8;
@@ -37,6 +39,8 @@ pub struct PhasorMatrix {
     dim: usize,
     nodes: usize,
     tiles: Vec<f32>,
+    /// The same phasors as scaled i16 pairs, for the integer kernel.
+    pub(crate) int: IntTiles,
 }
 
 impl PhasorMatrix {
@@ -47,7 +51,9 @@ impl PhasorMatrix {
             dim,
             nodes,
             tiles: vec![0.0; nodes.div_ceil(LANES) * dim * 2 * LANES],
+            int: IntTiles::new(tables, &[], dim),
         };
+        m.int = IntTiles::new(tables, phases, dim);
         for v in 0..nodes {
             m.set_node(tables, v, &phases[v * dim..(v + 1) * dim]);
         }
@@ -62,6 +68,7 @@ impl PhasorMatrix {
             self.tiles[tile + d * 2 * LANES + lane] = tables.cos[p as usize];
             self.tiles[tile + d * 2 * LANES + LANES + lane] = tables.sin[p as usize];
         }
+        self.int.set_node(tables, v, phase);
     }
 
     /// Number of nodes.
@@ -76,7 +83,7 @@ impl PhasorMatrix {
 
     /// Bytes held by the matrix.
     pub fn bytes(&self) -> usize {
-        self.tiles.len() * std::mem::size_of::<f32>()
+        self.tiles.len() * std::mem::size_of::<f32>() + self.int.bytes()
     }
 
     /// f32 values per tile.
@@ -100,16 +107,23 @@ pub(crate) fn query(tables: &Tables, phase: &[u16]) -> Query {
 }
 
 /// What a source may not select: itself and its static successors (sorted ascending).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Exclusion<'a> {
+    /// The source itself.
     pub(crate) index: u32,
+    /// Its static successors, sorted ascending.
     pub(crate) successors: &'a [u32],
 }
 
 impl Exclusion<'_> {
-    #[inline]
-    fn excludes(&self, v: u32) -> bool {
-        v == self.index || self.successors.contains(&v)
+    #[inline(always)]
+    pub(crate) fn excludes(&self, v: u32) -> bool {
+        v == self.index
+            || if self.successors.len() > 16 {
+                self.successors.binary_search(&v).is_ok()
+            } else {
+                self.successors.contains(&v)
+            }
     }
 
     /// How many nodes are excluded (at most).
@@ -416,47 +430,6 @@ impl Scanner for Avx2Fma {
     }
 }
 
-/// Which scanner the CPU allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// Plain Rust.
-    Portable,
-    /// AVX2 + FMA (x86-64 only).
-    Avx2Fma,
-    /// The AVX2 + FMA code compiled with AVX-512VL enabled, which gives it 32 vector registers
-    /// instead of 16, so the query, the accumulators of four tiles and the maxima all stay in
-    /// registers (x86-64 only).
-    Avx512Vl,
-}
-
-impl Backend {
-    /// The fastest backend this CPU supports.
-    pub fn detect() -> Backend {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
-            && std::is_x86_feature_detected!("popcnt")
-        {
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
-            {
-                return Backend::Avx512Vl;
-            }
-            return Backend::Avx2Fma;
-        }
-        Backend::Portable
-    }
-
-    /// Every backend this CPU supports, slowest first.
-    pub fn supported() -> Vec<Backend> {
-        let all = [Backend::Portable, Backend::Avx2Fma, Backend::Avx512Vl];
-        let best = Backend::detect();
-        all.into_iter()
-            .take_while(|&b| b != best)
-            .chain([best])
-            .collect()
-    }
-}
-
 /// Sources scored together: each block of tiles is loaded once for all of them.
 pub(crate) const SOURCES_PER_PASS: usize = 4;
 
@@ -505,8 +478,8 @@ pub(crate) fn scan<'s>(
     }
     match backend {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Backend::Avx2Fma` is only chosen (by `detect`, or by tests after `detect`
-        // returned it) on CPUs with AVX2 and FMA.
+        // SAFETY: `Backend::Avx2Fma` is only chosen (by `resolve`, or from `supported`) on CPUs
+        // with AVX2 and FMA.
         Backend::Avx2Fma => unsafe { dispatch!(Avx2Fma, scan_avx2_fma) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Backend::Avx512Vl` is only chosen on CPUs with AVX-512F/VL, AVX2 and FMA.
@@ -648,7 +621,7 @@ mod tests {
         let m = PhasorMatrix::new(&tables, &phases, 5);
         let act = [3u16, 100, 200, 300, 511];
         let q = query(&tables, &act);
-        for backend in Backend::supported() {
+        for backend in Backend::supported().into_iter().filter(|b| !b.is_int16()) {
             let mut scratch = ScanScratch::default();
             let mut cands = vec![Vec::new()];
             let ex = |_: usize| Exclusion {
@@ -676,14 +649,7 @@ mod tests {
                     Backend::Avx2Fma | Backend::Avx512Vl => {
                         hits_avx2_for_test(&row, row[13], &mut hits)
                     }
-                    #[cfg_attr(
-                        target_arch = "x86_64",
-                        expect(
-                            unreachable_patterns,
-                            reason = "every backend is matched on x86-64"
-                        )
-                    )]
-                    _ => unreachable!(),
+                    _ => unreachable!("only f32 backends are listed"),
                 }
             };
             let want = (0..6).fold(0u64, |bits, t| {

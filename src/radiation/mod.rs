@@ -29,12 +29,22 @@
 //! every CPU and backend and at any thread count; the tests check this on graphs whose small N
 //! forces many exact ties.
 //!
+//! # The integer kernel (the default)
+//! [`int16`] scores with i16 phasors and `vpmaddwd` into exact int32 sums that are within a
+//! proven δ of s² times the table sum, so the same argument (in integer units, 2δ) keeps
+//! every candidate that can matter; it needs a single pass per source against a speculative
+//! floor (rescanning the rare source whose candidates do not clear it by 2δ). `radiation.backend`
+//! chooses between the kernels ([`BackendChoice`]); all give identical targets.
+//!
 //! This module knows nothing of the ECS.
 
+mod backend;
 pub mod cache;
+pub mod int16;
 mod matrix;
 
-pub use matrix::{Backend, PhasorMatrix};
+pub use backend::{Backend, BackendChoice};
+pub use matrix::PhasorMatrix;
 
 use crate::model::phase::radiation_score;
 use crate::model::tables::Tables;
@@ -56,6 +66,20 @@ pub struct Scratch {
     kth: Vec<f32>,
     exact: Vec<(f32, u32)>,
     out: Vec<u32>,
+    int: int16::Candidates,
+    pub(crate) prediction: int16::Prediction,
+    /// Sources the integer kernel scanned, and how many of them twice because the speculative
+    /// floor was too high.
+    speculation: (u64, u64),
+}
+
+impl Scratch {
+    /// Sources the integer kernel has scanned with these buffers, and how many of those it had
+    /// to scan a second time because its speculative starting floor was too high (the answer
+    /// is the same either way; only the work differs).
+    pub fn speculation(&self) -> (u64, u64) {
+        self.speculation
+    }
 }
 
 /// Everything the kernel reads about the graph for one source.
@@ -128,6 +152,22 @@ pub fn top_k_batch<'s>(
         counts[..sources].fill(0);
         return;
     }
+    if backend.is_int16() {
+        let simd = backend == Backend::Int16Avx2;
+        top_k_batch_int16(
+            simd,
+            tables,
+            phasors,
+            node_phases,
+            sources,
+            source,
+            k,
+            scratch,
+            targets,
+            counts,
+        );
+        return;
+    }
     let dim = phasors.dim();
     let Scratch {
         scan,
@@ -135,6 +175,7 @@ pub fn top_k_batch<'s>(
         kth,
         exact,
         out,
+        ..
     } = scratch;
     candidates.resize_with(matrix::SOURCES_PER_PASS, Vec::new);
     for first in (0..sources).step_by(matrix::SOURCES_PER_PASS) {
@@ -178,6 +219,74 @@ pub fn top_k_batch<'s>(
             targets[i * k..i * k + out.len()].copy_from_slice(out);
             counts[i] = out.len() as u32;
         }
+    }
+}
+
+/// [`top_k_batch`] with the integer kernel ([`int16`]), one source at a time: the scan keeps
+/// every candidate within 2δ of the K-th best integer score, and those are re-scored with the
+/// table sum.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the kernel's inputs are independent borrowed pieces"
+)]
+fn top_k_batch_int16<'s>(
+    simd: bool,
+    tables: &Tables,
+    phasors: &PhasorMatrix,
+    node_phases: &[u16],
+    sources: usize,
+    source: impl Fn(usize) -> Source<'s>,
+    k: usize,
+    scratch: &mut Scratch,
+    targets: &mut [u32],
+    counts: &mut [u32],
+) {
+    let (dim, nodes) = (phasors.dim(), phasors.nodes());
+    let delta = int16::error_bound(dim);
+    let Scratch {
+        exact,
+        out,
+        int,
+        prediction,
+        speculation,
+        ..
+    } = scratch;
+    for i in 0..sources {
+        let s = source(i);
+        let exclusion = Exclusion {
+            index: s.index,
+            successors: s.successors,
+        };
+        let q = phasors.int.query(s.phase);
+        // A speculative start is good if K choosable candidates clear it by 2δ: then the
+        // K-th best A is at least that high and everything within 2δ of A was kept.
+        let start = prediction.threshold(delta);
+        int16::scan(simd, &phasors.int, &q, &exclusion, k, start, int);
+        int.drop_excluded(&exclusion, nodes);
+        let mut kth = int.kth(k);
+        let cleared = kth.is_some_and(|a| i64::from(a) - 2 * delta > i64::from(start));
+        speculation.0 += 1;
+        if start > i32::MIN && !cleared {
+            speculation.1 += 1;
+            int16::scan(simd, &phasors.int, &q, &exclusion, k, i32::MIN, int);
+            int.drop_excluded(&exclusion, nodes);
+            kth = int.kth(k);
+        }
+        if let Some(a) = kth {
+            prediction.observe(a);
+        }
+        let floor = kth.map_or(i64::MIN, |a| i64::from(a) - 2 * delta);
+        exact.clear();
+        for (&x, &v) in int.score[..int.len].iter().zip(&int.node[..int.len]) {
+            if i64::from(x) >= floor {
+                let p = &node_phases[v as usize * dim..(v as usize + 1) * dim];
+                exact.push((radiation_score(tables, s.phase, p), v));
+            }
+        }
+        out.clear();
+        select_best(exact, k, out);
+        targets[i * k..i * k + out.len()].copy_from_slice(out);
+        counts[i] = out.len() as u32;
     }
 }
 

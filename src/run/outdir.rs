@@ -33,6 +33,8 @@ pub fn inputs_hash(scene: &Scene) -> String {
     let mut canonical = scene.clone();
     canonical.schedule = Schedule::default();
     canonical.sweep.clear();
+    // Every radiation kernel gives identical targets.
+    canonical.radiation.backend = crate::radiation::BackendChoice::default();
     let mut text = canonical.to_ron();
     text.push_str(&format!(
         "crate_version={}\nfeatures={}\n",

@@ -94,7 +94,8 @@ pub struct RadiationReport {
     pub enabled: bool,
     /// `radiation.top_k`.
     pub top_k: u32,
-    /// The kernel's SIMD backend on this CPU (`Portable`, `Avx2Fma`, `Avx512Vl`).
+    /// The kernel and instructions `radiation.backend` resolved to on this CPU
+    /// (`int16 AVX2`, `int16 portable`, `f32 AVX-512VL`, `f32 AVX2+FMA`, `f32 portable`).
     pub backend: String,
     /// Seconds in the radiation stage (summed over worlds).
     pub seconds: f64,

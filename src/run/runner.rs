@@ -573,7 +573,9 @@ impl Runner {
         RadiationReport {
             enabled: self.scene.radiation.enabled,
             top_k: self.scene.radiation.top_k,
-            backend: format!("{:?}", crate::radiation::Backend::detect()),
+            backend: crate::radiation::Backend::resolve(self.scene.radiation.backend)
+                .name()
+                .to_string(),
             seconds,
             share: if total > 0.0 { seconds / total } else { 0.0 },
             cache: CacheSettingsReport {

@@ -311,6 +311,9 @@ pub struct Radiation {
     pub top_k: u32,
     /// The pattern cache (SPEC 5).
     pub cache: RadiationCache,
+    /// Which kernel computes the targets. Every kernel gives identical targets; they differ
+    /// only in speed (`Auto`, `Int16`, `F32`, `Portable`).
+    pub backend: crate::radiation::BackendChoice,
 }
 
 impl Default for Radiation {
@@ -319,6 +322,7 @@ impl Default for Radiation {
             enabled: true,
             top_k: 6,
             cache: RadiationCache::default(),
+            backend: crate::radiation::BackendChoice::Auto,
         }
     }
 }

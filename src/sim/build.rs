@@ -91,6 +91,7 @@ pub(super) fn forward_settings(
         tau: scene.forward.tau.clone(),
         radiation: scene.radiation.enabled,
         top_k: scene.radiation.top_k as usize,
+        backend: crate::radiation::Backend::resolve(scene.radiation.backend),
         temperature: scene.loss.temperature,
         label_smoothing: scene.loss.label_smoothing,
         phasor: match scene.forward.combine {

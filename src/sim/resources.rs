@@ -57,6 +57,8 @@ pub struct ForwardSettings {
     pub radiation: bool,
     /// K.
     pub top_k: usize,
+    /// The radiation kernel (`radiation.backend` resolved for this CPU).
+    pub backend: crate::radiation::Backend,
     /// Softmax temperature.
     pub temperature: f32,
     /// Label smoothing.

@@ -36,6 +36,7 @@ impl RadiationInputs<'_> {
             tables: &ctx.tables.0,
             dim: ctx.settings.dim,
             k,
+            backend: ctx.settings.backend,
         }
     }
 }
@@ -212,6 +213,7 @@ struct KernelInputs<'a> {
     tables: &'a crate::model::tables::Tables,
     dim: usize,
     k: usize,
+    backend: kernel::Backend,
 }
 
 /// Exact top-K targets for the snapshot sources listed in `sources`, into `slots` (`k` per
@@ -230,9 +232,10 @@ fn radiate_run(
         tables,
         dim,
         k,
+        backend,
     } = *inputs;
     kernel::top_k_batch(
-        kernel::Backend::detect(),
+        backend,
         tables,
         &params.phasors,
         &params.phase,

@@ -1,0 +1,117 @@
+//! Which radiation kernel runs: the scene's choice (`radiation.backend`) resolved against what
+//! the CPU supports.
+
+use serde::{Deserialize, Serialize};
+
+/// The scene's choice of radiation kernel (`radiation.backend`). Every choice gives identical
+/// targets (each kernel equals brute force); they differ only in speed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BackendChoice {
+    /// The fastest kernel this CPU runs: [`BackendChoice::Int16`] with its best instructions.
+    #[default]
+    Auto,
+    /// The integer phasor kernel (i16 phasors, exact int32 scores; AVX2 where the CPU has it,
+    /// plain Rust otherwise).
+    Int16,
+    /// The f32 phasor kernel (AVX2 + FMA or AVX-512VL where the CPU has them, plain Rust
+    /// otherwise), the reference the integer kernel replaced.
+    F32,
+    /// The f32 kernel in plain Rust, without intrinsics, on any CPU.
+    Portable,
+}
+
+/// A kernel and the instructions it runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The f32 kernel in plain Rust.
+    Portable,
+    /// The f32 kernel with AVX2 + FMA (x86-64 only).
+    Avx2Fma,
+    /// The AVX2 + FMA f32 code compiled with AVX-512VL enabled, which gives it 32 vector
+    /// registers instead of 16, so the query, the accumulators of four tiles and the maxima all
+    /// stay in registers (x86-64 only).
+    Avx512Vl,
+    /// The integer kernel in plain Rust.
+    Int16Portable,
+    /// The integer kernel with AVX2 (`vpmaddwd`, x86-64 only).
+    Int16Avx2,
+}
+
+/// Whether the CPU has AVX2, FMA and POPCNT.
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("popcnt")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether the CPU has AVX-512F and AVX-512VL (besides AVX2).
+fn has_avx512vl() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+impl Backend {
+    /// The fastest backend this CPU supports (what `Auto` resolves to).
+    pub fn detect() -> Backend {
+        Backend::resolve(BackendChoice::Auto)
+    }
+
+    /// The backend a scene's choice runs on this CPU.
+    pub fn resolve(choice: BackendChoice) -> Backend {
+        match choice {
+            BackendChoice::Auto | BackendChoice::Int16 if has_avx2() => Backend::Int16Avx2,
+            BackendChoice::Auto | BackendChoice::Int16 => Backend::Int16Portable,
+            BackendChoice::F32 if has_avx512vl() => Backend::Avx512Vl,
+            BackendChoice::F32 if has_avx2() => Backend::Avx2Fma,
+            BackendChoice::F32 | BackendChoice::Portable => Backend::Portable,
+        }
+    }
+
+    /// Every backend this CPU supports, the plain-Rust ones first.
+    pub fn supported() -> Vec<Backend> {
+        let mut all = vec![Backend::Portable, Backend::Int16Portable];
+        if has_avx2() {
+            all.push(Backend::Avx2Fma);
+        }
+        if has_avx512vl() {
+            all.push(Backend::Avx512Vl);
+        }
+        if has_avx2() {
+            all.push(Backend::Int16Avx2);
+        }
+        all
+    }
+
+    /// Whether this is the integer kernel.
+    pub fn is_int16(self) -> bool {
+        matches!(self, Backend::Int16Portable | Backend::Int16Avx2)
+    }
+
+    /// A short name for reports: kernel and instructions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Portable => "f32 portable",
+            Backend::Avx2Fma => "f32 AVX2+FMA",
+            Backend::Avx512Vl => "f32 AVX-512VL",
+            Backend::Int16Portable => "int16 portable",
+            Backend::Int16Avx2 => "int16 AVX2",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
