@@ -80,6 +80,19 @@ enum Command {
         /// Switch the stage and system clock off (to measure its overhead).
         #[arg(long)]
         no_timing: bool,
+        /// Run the bench with every radiation kernel this CPU has (`radiation.backend` Int16,
+        /// F32, Portable), interleaved over --rounds, and print each kernel's throughput,
+        /// radiation time and its ratio to F32 per round.
+        #[arg(long, conflicts_with = "no_timing")]
+        compare_backends: bool,
+        /// Rounds of --compare-backends, 1 ..= 100.
+        #[arg(long, default_value_t = 3, requires = "compare_backends",
+              value_parser = clap::value_parser!(u64).range(1..=100))]
+        rounds: u64,
+        /// Measure this core's multiply-add peak (f32 FMA, i16 vpmaddwd) and print radiation
+        /// time as a multiple of the floor: kernel rows x nodes x 2D multiply-adds at the peak.
+        #[arg(long, conflicts_with = "no_timing")]
+        floor: bool,
         /// Print one JSON object as the last line of stdout.
         #[arg(long)]
         json: bool,
@@ -240,18 +253,40 @@ fn real_main() -> Result<ExitCode> {
             warmup,
             mode,
             no_timing,
+            compare_backends,
+            rounds,
+            floor,
             json,
         } => {
             let (samples, warmup) = (samples as usize, warmup as usize);
             let scene = scene.load()?;
-            let report = match mode {
-                BenchMode::Forward => run::bench(&scene, samples, warmup, json, !no_timing)?,
-                BenchMode::Train => run::bench_training(&scene, samples, warmup, json, !no_timing)?,
+            let peaks = floor.then(|| run::floor::measure(5));
+            let text = if compare_backends {
+                let report =
+                    run::compare_backends(&scene, mode, samples, warmup, rounds as usize, peaks)?;
+                if json {
+                    serde_json::to_string(&report)?
+                } else {
+                    report.to_string()
+                }
+            } else {
+                let mut report = match mode {
+                    BenchMode::Forward => run::bench(&scene, samples, warmup, json, !no_timing)?,
+                    BenchMode::Train => {
+                        run::bench_training(&scene, samples, warmup, json, !no_timing)?
+                    }
+                };
+                report.floor = peaks.map(|p| run::floor_of(&report, &scene, p));
+                if json {
+                    serde_json::to_string(&report)?
+                } else {
+                    report.to_string()
+                }
             };
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                println!("{text}");
             } else {
-                print!("{report}");
+                print!("{text}");
             }
         }
         Command::Batch(args) => {

@@ -77,6 +77,9 @@ pub struct BenchReport {
     pub coverage: f64,
     /// Radiation: settings, time share and cache statistics over the timed passes.
     pub radiation: RadiationReport,
+    /// Radiation against the machine's multiply-add floor (`--floor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<super::floor::Floor>,
 }
 
 /// The most timed or warm-up samples a bench takes (its sample list is allocated up front).
@@ -150,6 +153,7 @@ impl BenchReport {
             mean_active_nodes: m.mean_active_nodes,
             coverage: m.coverage,
             radiation: runner.radiation_report(),
+            floor: None,
         }
     }
 }
@@ -311,6 +315,9 @@ impl fmt::Display for BenchReport {
             writeln!(f, "final world hash         {hash}")?;
         }
         write!(f, "{}", self.radiation)?;
+        if let Some(floor) = &self.floor {
+            write!(f, "{floor}")?;
+        }
         if !self.timing {
             return writeln!(f, "(timing off)");
         }

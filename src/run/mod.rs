@@ -11,7 +11,9 @@
 
 mod batches;
 mod bench;
+mod compare;
 pub mod experiment;
+pub mod floor;
 pub mod inspect;
 pub mod memory;
 pub mod outdir;
@@ -26,6 +28,7 @@ mod train;
 
 pub(crate) use crate::state::Tally;
 pub use bench::{BenchMode, BenchReport, MAX_BENCH_SAMPLES, bench, bench_training};
+pub use compare::{BackendComparison, BackendRow, compare_backends, floor_of};
 pub use progress::progress_bar;
 pub use report::{
     CacheSettingsReport, Evaluation, RadiationReport, RunReport, executor_name, split_name,
