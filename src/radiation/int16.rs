@@ -165,23 +165,39 @@ impl Candidates {
         }
     }
 
-    /// Drops excluded and padding nodes. The buffer is in ascending node order (the pass
-    /// appends tile by tile and every filter keeps the order), and so are the successors, so
-    /// one merge-walk over both does it.
+    /// Drops excluded and padding nodes. Long successor lists are merged with the buffer: both
+    /// are in ascending node order (the pass appends tile by tile and every filter keeps the
+    /// order).
     pub(crate) fn drop_excluded(&mut self, exclusion: &Exclusion<'_>, nodes: usize) {
         let successors = exclusion.successors;
-        let (mut kept, mut j) = (0, 0);
-        for i in 0..self.len {
-            let (x, v) = (self.score[i], self.node[i]);
-            while j < successors.len() && successors[j] < v {
-                j += 1;
+        let mut kept = 0;
+        if successors.len() <= 16 {
+            // Short lists (the usual case): compare with every successor, without branches.
+            for i in 0..self.len {
+                let (x, v) = (self.score[i], self.node[i]);
+                let excluded = successors
+                    .iter()
+                    .fold(v == exclusion.index || (v as usize) >= nodes, |hit, &e| {
+                        hit | (e == v)
+                    });
+                self.score[kept] = x;
+                self.node[kept] = v;
+                kept += usize::from(!excluded);
             }
-            let excluded = v == exclusion.index
-                || (v as usize) >= nodes
-                || successors.get(j).is_some_and(|&e| e == v);
-            self.score[kept] = x;
-            self.node[kept] = v;
-            kept += usize::from(!excluded);
+        } else {
+            let mut j = 0;
+            for i in 0..self.len {
+                let (x, v) = (self.score[i], self.node[i]);
+                while j < successors.len() && successors[j] < v {
+                    j += 1;
+                }
+                let excluded = v == exclusion.index
+                    || (v as usize) >= nodes
+                    || successors.get(j).is_some_and(|&e| e == v);
+                self.score[kept] = x;
+                self.node[kept] = v;
+                kept += usize::from(!excluded);
+            }
         }
         self.len = kept;
     }
