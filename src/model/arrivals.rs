@@ -80,52 +80,86 @@ pub fn accumulate_arrivals(
     cells: Cells<'_>,
     prior: Prior<'_>,
     dim: usize,
-    (phase_bins, magnitude_bins): (u32, u32),
+    bins: (u32, u32),
     inhibition: Inhibition,
     clamped: u32,
     sums: &mut ArrivalSums,
 ) {
-    let n = prior.slot_of.len();
-    sums.touched.clear();
-    sums.touched.resize(n, false);
-    sums.list.clear();
-    sums.phase.resize(n * dim, 0);
-    sums.magnitude.resize(n * dim, 0);
-    sums.strength.resize(n, 0.0);
+    sums.begin(prior.slot_of.len(), dim);
     for (c, &v) in cells.target.iter().enumerate() {
-        let s = cells.strength[c];
+        sums.add(
+            v,
+            cells.strength[c],
+            &cells.phase[c * dim..(c + 1) * dim],
+            &cells.magnitude[c * dim..(c + 1) * dim],
+            &prior,
+            bins,
+            inhibition,
+            clamped,
+        );
+    }
+}
+
+impl ArrivalSums {
+    /// Empties the sums for a timestep over `n` nodes of dimension `dim`.
+    pub fn begin(&mut self, n: usize, dim: usize) {
+        self.touched.clear();
+        self.touched.resize(n, false);
+        self.list.clear();
+        self.phase.resize(n * dim, 0);
+        self.magnitude.resize(n * dim, 0);
+        self.strength.resize(n, 0.0);
+    }
+
+    /// Adds one cell (target `v`, strength `s`, φo `cp`, μo `cm`) as [`accumulate_arrivals`]
+    /// does; cells must come in emission order. The forward stage calls this directly when it
+    /// accumulates each cell as it computes it (no emission buffer), with the same order and
+    /// so the same sums.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one cell and the fixed rules it is added under"
+    )]
+    #[inline(always)]
+    pub fn add(
+        &mut self,
+        v: u32,
+        s: f32,
+        cp: &[u16],
+        cm: &[u16],
+        prior: &Prior<'_>,
+        (phase_bins, magnitude_bins): (u32, u32),
+        inhibition: Inhibition,
+        clamped: u32,
+    ) {
         if v < clamped || gate_drops(inhibition, s) {
-            continue;
+            return;
         }
+        let dim = cp.len();
         let vk = v as usize;
         let (vp, vm) = (
-            &mut sums.phase[vk * dim..(vk + 1) * dim],
-            &mut sums.magnitude[vk * dim..(vk + 1) * dim],
+            &mut self.phase[vk * dim..(vk + 1) * dim],
+            &mut self.magnitude[vk * dim..(vk + 1) * dim],
         );
-        if !sums.touched[vk] {
-            sums.touched[vk] = true;
-            sums.list.push(v);
+        if !self.touched[vk] {
+            self.touched[vk] = true;
+            self.list.push(v);
             let slot = prior.slot_of[vk];
             if slot == u32::MAX {
                 vp.fill(0);
                 vm.fill(0);
-                sums.strength[vk] = 0.0;
+                self.strength[vk] = 0.0;
             } else {
                 let j = slot as usize;
                 vp.copy_from_slice(&prior.phase[j * dim..(j + 1) * dim]);
                 vm.copy_from_slice(&prior.magnitude[j * dim..(j + 1) * dim]);
-                sums.strength[vk] = prior.strength[j];
+                self.strength[vk] = prior.strength[j];
             }
         }
-        let (cp, cm) = (
-            &cells.phase[c * dim..(c + 1) * dim],
-            &cells.magnitude[c * dim..(c + 1) * dim],
-        );
         for d in 0..dim {
             vp[d] = add_mod(vp[d], cp[d], phase_bins);
             vm[d] = add_mod(vm[d], cm[d], magnitude_bins);
         }
-        sums.strength[vk] += s;
+        self.strength[vk] += s;
     }
 }
 

@@ -326,6 +326,9 @@ pub struct Emissions {
     pub magnitude: Vec<u16>,
     /// Strength s of each cell.
     pub strength: Vec<f32>,
+    /// Whether this timestep's cells went straight into [`Arrivals`] as they were computed
+    /// (`combine: Sum` on one thread without a backprop tape), leaving the cell buffers empty.
+    pub fused: bool,
 }
 
 /// The result of the current sample's readout.

@@ -22,6 +22,11 @@ use crate::sim::resources::{
 
 /// Run condition: a training sample whose credit is `Backprop` (the tape is recorded).
 pub fn records(sample: Res<CurrentSample>, training: Res<TrainingSettings>) -> bool {
+    records_tape(&sample, &training)
+}
+
+/// Whether this sample records a backprop tape (a training sample with `credit: Backprop`).
+pub fn records_tape(sample: &CurrentSample, training: &TrainingSettings) -> bool {
     sample.training && training.credit == CreditSetting::Backprop
 }
 

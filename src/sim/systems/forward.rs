@@ -3,36 +3,130 @@
 //! arrival rules are [`crate::model::phase`] and [`crate::model::arrivals`].
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 
 use super::Ctx;
 use crate::model;
-use crate::model::arrivals::{Cells, Prior, inhibition_deactivates};
+use crate::model::MAX_DIM;
+use crate::model::arrivals::{ArrivalSums, Cells, Prior, inhibition_deactivates};
 use crate::model::phase::phase_cell;
 use crate::model::tables::Tables;
 use crate::scene::Carry;
 use crate::sim::components::{Activation, IndexVec};
 use crate::sim::parallel;
 use crate::sim::resources::{
-    ActiveSnapshot, Arrivals, Emissions, LoopState, NodeParams, PhasorArrivals, PhasorCarry,
-    RadiationTargets, Topology, Workers,
+    ActiveSnapshot, Arrivals, CurrentSample, Emissions, ForwardSettings, LoopState, NodeParams,
+    PhasorArrivals, PhasorCarry, RadiationTargets, Topology, TrainingSettings, Workers,
 };
+
+/// What the emission stage needs besides its inputs: the worker settings, and for the fused
+/// path the arrival sums it writes and whether this sample records a backprop tape.
+#[derive(SystemParam)]
+pub struct EmitContext<'w> {
+    workers: Res<'w, Workers>,
+    arrivals: ResMut<'w, Arrivals>,
+    sample: Res<'w, CurrentSample>,
+    training: Res<'w, TrainingSettings>,
+}
+
+/// The state `combine: Sum` arrivals start from, and the clamped node count: under
+/// `carry: Replace` every target starts from zeros (`inactive` is reset to an all-inactive slot
+/// map) and the inputs are clamped; otherwise targets start from the snapshot.
+fn sum_prior<'a>(
+    settings: &ForwardSettings,
+    snapshot: &'a ActiveSnapshot,
+    topology: &Topology,
+    inactive: &'a mut Vec<u32>,
+) -> (Prior<'a>, u32) {
+    let replace = settings.carry == Carry::Replace;
+    let slot_of: &[u32] = if replace {
+        inactive.clear();
+        inactive.resize(snapshot.slot_of.len(), u32::MAX);
+        inactive
+    } else {
+        &snapshot.slot_of
+    };
+    let prior = Prior {
+        slot_of,
+        phase: &snapshot.phase,
+        magnitude: &snapshot.magnitude,
+        strength: &snapshot.strength,
+    };
+    let clamped = if replace {
+        topology.graph.roles.inputs
+    } else {
+        0
+    };
+    (prior, clamped)
+}
 
 /// Computes the phase cell of every (source, target) pair of this timestep into
 /// [`Emissions`]: static successors, then radiation targets, per source. Sources are split
 /// between threads in contiguous runs; every cell has its own slot.
+///
+/// With `combine: Sum` on one thread and no backprop tape to record, nothing reads the cells
+/// but the accumulation, so each cell is added to [`Arrivals`] as soon as it is computed, in
+/// the same (emission) order, which gives the same sums without writing and re-reading the
+/// buffer; [`accumulate_arrivals`] then has nothing left to do.
 pub fn emit(
     snapshot: Res<ActiveSnapshot>,
     radiation: Res<RadiationTargets>,
     topology: Res<Topology>,
     params: Res<NodeParams>,
-    workers: Res<Workers>,
     mut emissions: ResMut<Emissions>,
+    context: EmitContext,
     ctx: Ctx,
 ) {
     let _t = ctx.time();
     let dim = ctx.settings.dim;
     let sources = snapshot.nodes.len();
+    let EmitContext {
+        workers,
+        mut arrivals,
+        sample,
+        training,
+    } = context;
     let em = &mut *emissions;
+    let inputs = EmitInputs {
+        snapshot: &snapshot,
+        radiation: &radiation,
+        topology: &topology,
+        params: &params,
+        tables: &ctx.tables.0,
+    };
+    let settings = &ctx.settings;
+    em.fused = settings.phasor.is_none()
+        && !super::backward::records_tape(&sample, &training)
+        && parallel::split_ranges(sources, workers.threads, workers.batch_size).len() <= 1;
+    if em.fused {
+        for buffer in [&mut em.offsets, &mut em.target] {
+            buffer.clear();
+        }
+        em.phase.clear();
+        em.magnitude.clear();
+        em.strength.clear();
+        let Arrivals(sums, inactive) = &mut *arrivals;
+        let (prior, clamped) = sum_prior(settings, &snapshot, &topology, inactive);
+        let fused = Fused {
+            prior,
+            clamped,
+            bins: (settings.phase_bins, settings.magnitude_bins),
+            inhibition: settings.inhibition,
+        };
+        sums.begin(snapshot.slot_of.len(), dim);
+        match dim {
+            1 => fused_fixed::<1>(&inputs, &fused, sums),
+            2 => fused_fixed::<2>(&inputs, &fused, sums),
+            3 => fused_fixed::<3>(&inputs, &fused, sums),
+            4 => fused_fixed::<4>(&inputs, &fused, sums),
+            5 => fused_fixed::<5>(&inputs, &fused, sums),
+            6 => fused_fixed::<6>(&inputs, &fused, sums),
+            7 => fused_fixed::<7>(&inputs, &fused, sums),
+            8 => fused_fixed::<8>(&inputs, &fused, sums),
+            dim => fused_run(dim, &inputs, &fused, sums),
+        }
+        return;
+    }
     em.offsets.clear();
     em.offsets.push(0);
     let mut total = 0u32;
@@ -70,13 +164,6 @@ pub fn emit(
             },
         )
         .collect();
-    let inputs = EmitInputs {
-        snapshot: &snapshot,
-        radiation: &radiation,
-        topology: &topology,
-        params: &params,
-        tables: &ctx.tables.0,
-    };
     parallel::run_parts(parts, |part| match dim {
         1 => emit_fixed::<1>(&inputs, part),
         2 => emit_fixed::<2>(&inputs, part),
@@ -151,6 +238,65 @@ fn emit_run(dim: usize, inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
     }
 }
 
+/// The accumulation rules the fused emission applies to each cell.
+struct Fused<'a> {
+    prior: Prior<'a>,
+    clamped: u32,
+    bins: (u32, u32),
+    inhibition: crate::scene::Inhibition,
+}
+
+/// The fused emission with the dimension known at compile time.
+fn fused_fixed<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut ArrivalSums) {
+    fused_run(D, inputs, fused, sums);
+}
+
+/// Every cell of the timestep, in emission order, added to `sums` as it is computed.
+#[inline(always)]
+fn fused_run(dim: usize, inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut ArrivalSums) {
+    let EmitInputs {
+        snapshot,
+        radiation,
+        topology,
+        params,
+        tables,
+    } = *inputs;
+    let (mut phase, mut magnitude) = ([0u16; MAX_DIM], [0u16; MAX_DIM]);
+    let (phase, magnitude) = (&mut phase[..dim], &mut magnitude[..dim]);
+    for (i, &u) in snapshot.nodes.iter().enumerate() {
+        let act_phase = &snapshot.phase[i * dim..(i + 1) * dim];
+        let act_mag = &snapshot.magnitude[i * dim..(i + 1) * dim];
+        let statics = topology.graph.successors.row(u as usize);
+        let dynamic = if radiation.k > 0 {
+            radiation.of(i)
+        } else {
+            &[]
+        };
+        for &v in statics.iter().chain(dynamic) {
+            let vk = v as usize;
+            let s = phase_cell(
+                tables,
+                act_phase,
+                act_mag,
+                &params.phase[vk * dim..(vk + 1) * dim],
+                &params.magnitude[vk * dim..(vk + 1) * dim],
+                phase,
+                magnitude,
+            );
+            sums.add(
+                v,
+                s,
+                phase,
+                magnitude,
+                &fused.prior,
+                fused.bins,
+                fused.inhibition,
+                fused.clamped,
+            );
+        }
+    }
+}
+
 /// Accumulates all kept arrivals of this timestep: into [`Arrivals`] with `combine: Sum`
 /// ([`model::arrivals::accumulate_arrivals`]: cells in emission order, each target starting from
 /// its snapshot state, or from zeros under `carry: Replace`), or into [`PhasorArrivals`] with
@@ -197,21 +343,12 @@ pub fn accumulate_arrivals(
         );
         return;
     }
-    let arrivals = &mut *arrivals;
-    let slot_of: &[u32] = if replace {
-        // Under `Replace` every target starts from zeros: a prior in which no node is active.
-        arrivals.1.clear();
-        arrivals.1.resize(snapshot.slot_of.len(), u32::MAX);
-        &arrivals.1
-    } else {
-        &snapshot.slot_of
-    };
-    let prior = Prior {
-        slot_of,
-        phase: &snapshot.phase,
-        magnitude: &snapshot.magnitude,
-        strength: &snapshot.strength,
-    };
+    if emissions.fused {
+        // The emission stage already added every cell.
+        return;
+    }
+    let Arrivals(sums, inactive) = &mut *arrivals;
+    let (prior, clamped) = sum_prior(settings, &snapshot, &topology, inactive);
     model::arrivals::accumulate_arrivals(
         cells,
         prior,
@@ -219,7 +356,7 @@ pub fn accumulate_arrivals(
         (settings.phase_bins, settings.magnitude_bins),
         settings.inhibition,
         clamped,
-        &mut arrivals.0,
+        sums,
     );
 }
 
