@@ -56,3 +56,36 @@ fn issue_13_fused_emission_equals_the_buffered_one() {
         "the worlds after an epoch of training"
     );
 }
+
+/// Encoding the next training sample on a second thread while the world trains on the current
+/// one ends in the same world, bit for bit, as encoding each sample where it runs, across an
+/// epoch boundary (the last sample of an epoch has no next one to encode).
+#[test]
+fn issue_13_encoding_ahead_trains_the_same_world() {
+    let world = |ahead: bool| {
+        let mut s = scene(1);
+        assert!(
+            matches!(s.adapter, scene::Adapter::Mlp { dropout, .. } if dropout > 0.0),
+            "training encodings have dropout"
+        );
+        s.data.source = scene::DataSource::Synthetic {
+            train: 40,
+            test: 10,
+        };
+        let mut runner = Runner::new(&s, true).expect("scene builds");
+        runner.set_encode_ahead(ahead);
+        let first = runner.train_epoch(Some(25));
+        let second = runner.train_epoch(None);
+        let fingerprint = neurograph::state::fingerprint(&runner.sim_mut().save_state());
+        let metrics = [first, second].map(|m| {
+            (
+                m.samples,
+                m.loss.map(f64::to_bits),
+                m.accuracy.to_bits(),
+                m.parameters_changed,
+            )
+        });
+        (metrics, fingerprint)
+    };
+    assert_eq!(world(true), world(false));
+}

@@ -66,8 +66,8 @@ pub struct Runner {
     state: crate::state::RunnerState,
     /// Wall seconds spent in the open epoch by this process (workspace).
     epoch_seconds: f64,
-    /// The training sample's dropout encoding, reused (workspace).
-    encoding: (Vec<u16>, Vec<u16>),
+    /// The online training loop's dropout encodings, one sample ahead (workspace).
+    pipeline: train::Pipeline,
     /// Metrics of every training epoch so far.
     training: Vec<report::EpochMetrics>,
     /// Where reports and relative checkpoint paths go.

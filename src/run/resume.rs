@@ -146,7 +146,7 @@ impl Runner {
         self.caches = Default::default();
         self.replicas.clear();
         self.epoch_seconds = 0.0;
-        self.encoding = Default::default();
+        self.pipeline = super::train::Pipeline::new(self.pipeline.ahead);
         self.sim.reset_workspace();
     }
 

@@ -196,7 +196,9 @@ impl Runner {
                 epoch: crate::state::EpochCursor::closed(classes),
             },
             epoch_seconds: 0.0,
-            encoding: Default::default(),
+            pipeline: super::train::Pipeline::new(
+                std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+            ),
             training: Vec::new(),
             out: None,
             inputs: super::outdir::inputs_hash(scene),

@@ -8,13 +8,119 @@
 
 use std::time::Instant;
 
+use crate::data::Splits;
 use crate::model::rng::{self, Stream};
 use crate::run::report::EpochMetrics;
 use crate::run::{Runner, progress_bar};
 use crate::scene::Split;
+use crate::sim::{Encoder, SampleOutcome, Simulation, Stage};
 use crate::state::{EpochCursor, Tally};
 
+/// The online training loop's dropout encodings. A sample's encoding depends only on the
+/// fixed adapter, its image and its own dropout sub-stream (keyed by the samples-seen count),
+/// never on the parameters, so while the world trains on sample n a second thread encodes
+/// sample n + 1 of the epoch, exactly as the world would. Nothing here is persistent state: a
+/// checkpoint, restore or `Set` between samples only means the next sample is encoded where it
+/// runs.
+pub(super) struct Pipeline {
+    current: (Vec<u16>, Vec<u16>),
+    next: (Vec<u16>, Vec<u16>),
+    /// The (samples seen, training index) whose encoding `next` holds.
+    ready: Option<(u64, usize)>,
+    encoder: Option<Encoder>,
+    /// Whether to encode ahead on a second thread (on when the machine has two cores and the
+    /// world runs on one thread).
+    pub(super) ahead: bool,
+}
+
+impl Pipeline {
+    /// A pipeline that encodes ahead when `ahead`.
+    pub(super) fn new(ahead: bool) -> Pipeline {
+        Pipeline {
+            current: Default::default(),
+            next: Default::default(),
+            ready: None,
+            encoder: None,
+            ahead,
+        }
+    }
+
+    /// Trains `sim` on training sample `i` (the `seen`-th sample of the run) with its dropout
+    /// encoding, and encodes `next` (the epoch's next sample) meanwhile when encoding ahead.
+    fn train(
+        &mut self,
+        sim: &mut Simulation,
+        data: &Splits,
+        seed: u64,
+        (seen, i): (u64, usize),
+        next: Option<usize>,
+        label: u8,
+    ) -> SampleOutcome {
+        let dropout = |seen: u64| rng::stream_with(seed, Stream::Dropout.name(), seen);
+        if self.encoder.as_ref().is_none_or(|e| !sim.encodes_like(e)) {
+            self.encoder = Some(sim.encoder());
+            self.ready = None;
+        }
+        let Pipeline {
+            current,
+            next: ahead,
+            ready,
+            encoder,
+            ..
+        } = self;
+        let encoder = encoder.as_mut().expect("made above");
+        let len = sim.encoding_len();
+        if *ready == Some((seen, i)) {
+            std::mem::swap(current, ahead);
+        } else {
+            current.0.resize(len, 0);
+            current.1.resize(len, 0);
+            let started = Instant::now();
+            let mut r = dropout(seen);
+            encoder.encode(
+                data.train.image(i),
+                Some(&mut r),
+                &mut current.0,
+                &mut current.1,
+            );
+            sim.add_stage_time(Stage::Inject, started);
+        }
+        *ready = None;
+        let next = next.filter(|_| self.ahead && sim.threads() == 1);
+        let Some(j) = next else {
+            return sim.train_encoded(&current.0, &current.1, label);
+        };
+        ahead.0.resize(len, 0);
+        ahead.1.resize(len, 0);
+        let outcome = std::thread::scope(|scope| {
+            let encoding = scope.spawn(|| {
+                let mut r = dropout(seen + 1);
+                encoder.encode(
+                    data.train.image(j),
+                    Some(&mut r),
+                    &mut ahead.0,
+                    &mut ahead.1,
+                );
+            });
+            let outcome = sim.train_encoded(&current.0, &current.1, label);
+            encoding
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            outcome
+        });
+        *ready = Some((seen + 1, j));
+        outcome
+    }
+}
+
 impl Runner {
+    /// Whether online training encodes the next sample's input on a second thread while the
+    /// world trains on the current one (on by default on machines with two or more cores; the
+    /// results are the same either way).
+    pub fn set_encode_ahead(&mut self, on: bool) {
+        self.pipeline = Pipeline::new(on);
+    }
+
     /// Trains one epoch: finishes the open epoch if there is one (a checkpoint taken mid-epoch
     /// leaves one), otherwise runs `samples_per_epoch` samples (default: the whole training
     /// split) of a fresh permutation of the training split, each updating the parameters once.
@@ -103,23 +209,15 @@ impl Runner {
         self.state.samples_seen += 1;
         let label = self.data.train.label(i);
         let outcome = if self.sim.has_dropout() {
-            // One sub-stream per training sample: a checkpoint only needs the count.
-            let mut drop_rng = rng::stream_with(
-                self.scene.seed,
-                Stream::Dropout.name(),
-                self.state.samples_seen,
-            );
-            // Reused buffers: no allocation per training sample.
-            let len = self.sim.encoding_len();
-            let (phase, magnitude) = &mut self.encoding;
-            phase.resize(len, 0);
-            magnitude.resize(len, 0);
-            let encode_started = Instant::now();
-            self.sim
-                .encode_training(self.data.train.image(i), &mut drop_rng, phase, magnitude);
-            self.sim
-                .add_stage_time(crate::sim::Stage::Inject, encode_started);
-            self.sim.train_encoded(phase, magnitude, label)
+            let next = self
+                .state
+                .epoch
+                .order
+                .get(self.state.epoch.position as usize + 1);
+            let next = next.map(|&j| j as usize);
+            let (sim, data, pipeline) = (&mut self.sim, &self.data, &mut self.pipeline);
+            let seen = self.state.samples_seen;
+            pipeline.train(sim, data, self.scene.seed, (seen, i), next, label)
         } else {
             let (p, m) = self.cached_encoding(Split::Train, i);
             self.sim.train_encoded(&p, &m, label)

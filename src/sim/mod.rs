@@ -222,7 +222,7 @@ impl Simulation {
         let mirror = mirror_parameters(&mut world, dim);
         world.insert_resource(mirror);
         world.insert_resource(settings.clone());
-        world.insert_resource(Adapter(adapter));
+        world.insert_resource(Adapter(std::sync::Arc::new(adapter)));
         world.insert_resource(Encodings(encodings));
         world.insert_resource(CurrentSample::default());
         world.insert_resource(LoopState::default());
@@ -317,20 +317,28 @@ impl Simulation {
         magnitude: &mut [u16],
     ) {
         let adapter = &self.world.resource::<Adapter>().0;
-        self.adapter_out.resize(adapter.output_len(), 0.0);
-        adapter.encode(
-            image,
-            dropout_rng,
-            &mut self.adapter_scratch,
-            &mut self.adapter_out,
-        );
-        quantize(
-            &self.adapter_out,
-            self.settings.phase_bins,
-            self.settings.magnitude_bins,
-            phase,
-            magnitude,
-        );
+        let bins = (self.settings.phase_bins, self.settings.magnitude_bins);
+        let buffers = (&mut self.adapter_scratch, &mut self.adapter_out);
+        encode_into(adapter, bins, image, dropout_rng, buffers, phase, magnitude);
+    }
+
+    /// An encoder of this world's inputs that runs apart from it (on another thread, while the
+    /// world runs a sample): it shares the adapter and gives exactly [`Simulation::encode`]'s
+    /// and [`Simulation::encode_training`]'s encodings.
+    pub fn encoder(&self) -> Encoder {
+        Encoder {
+            adapter: std::sync::Arc::clone(&self.world.resource::<Adapter>().0),
+            bins: (self.settings.phase_bins, self.settings.magnitude_bins),
+            scratch: AdapterScratch::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Whether `encoder` still encodes like this world (its adapter was not replaced by a
+    /// restore since).
+    pub fn encodes_like(&self, encoder: &Encoder) -> bool {
+        std::sync::Arc::ptr_eq(&encoder.adapter, &self.world.resource::<Adapter>().0)
+            && encoder.bins == (self.settings.phase_bins, self.settings.magnitude_bins)
     }
 
     /// Length of an input encoding's phase (and magnitude) vector: inputs × D.
@@ -640,5 +648,50 @@ impl Simulation {
             stage,
             since,
         ));
+    }
+}
+
+/// The adapter then the quantisation: one input encoding into `phase` and `magnitude`.
+fn encode_into(
+    adapter: &InputAdapter,
+    (phase_bins, magnitude_bins): (u32, u32),
+    image: &[u8],
+    dropout_rng: Option<&mut rand_chacha::ChaCha8Rng>,
+    (scratch, out): (&mut AdapterScratch, &mut Vec<f32>),
+    phase: &mut [u16],
+    magnitude: &mut [u16],
+) {
+    out.resize(adapter.output_len(), 0.0);
+    adapter.encode(image, dropout_rng, scratch, out);
+    quantize(out, phase_bins, magnitude_bins, phase, magnitude);
+}
+
+/// A world's input encoder that runs apart from the world ([`Simulation::encoder`]).
+pub struct Encoder {
+    adapter: std::sync::Arc<InputAdapter>,
+    bins: (u32, u32),
+    scratch: AdapterScratch,
+    out: Vec<f32>,
+}
+
+impl Encoder {
+    /// Encodes `image` (with dropout from `dropout_rng` when given, as training does).
+    pub fn encode(
+        &mut self,
+        image: &[u8],
+        dropout_rng: Option<&mut rand_chacha::ChaCha8Rng>,
+        phase: &mut [u16],
+        magnitude: &mut [u16],
+    ) {
+        let buffers = (&mut self.scratch, &mut self.out);
+        encode_into(
+            &self.adapter,
+            self.bins,
+            image,
+            dropout_rng,
+            buffers,
+            phase,
+            magnitude,
+        );
     }
 }

@@ -175,9 +175,7 @@ impl Simulation {
         }
         // Everything is checked; the adapter is the last check that can fail, and it fails
         // before writing anything.
-        self.world
-            .resource_mut::<Adapter>()
-            .0
+        std::sync::Arc::make_mut(&mut self.world.resource_mut::<Adapter>().0)
             .import(&state.adapter)
             .map_err(|e| StateError::Adapter(e.to_string()))?;
         if let Some(acc) = &mut self.world.resource_mut::<PendingGradients>().0 {

@@ -127,9 +127,10 @@ impl NodeParams {
     }
 }
 
-/// The fixed input adapter.
+/// The fixed input adapter, shared (read-only) with encoders that run beside the world
+/// ([`crate::sim::Encoder`]); a restore that changes it gives the world a new copy.
 #[derive(Resource)]
-pub struct Adapter(pub InputAdapter);
+pub struct Adapter(pub std::sync::Arc<InputAdapter>);
 
 /// The class encodings.
 #[derive(Resource)]
