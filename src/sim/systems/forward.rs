@@ -251,7 +251,9 @@ fn fused_fixed<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums:
     fused_run(D, inputs, fused, sums);
 }
 
-/// Every cell of the timestep, in emission order, added to `sums` as it is computed.
+/// Every cell of the timestep, in emission order, added to `sums` as it is computed. The loop
+/// repeats [`emit_run`]'s on purpose: sharing it through a per-cell closure measured 15-20%
+/// slower on this stage (the sums lose their no-alias guarantee inside the closure).
 #[inline(always)]
 fn fused_run(dim: usize, inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut ArrivalSums) {
     let EmitInputs {
