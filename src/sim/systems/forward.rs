@@ -253,7 +253,7 @@ fn fused_fixed<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums:
 
 /// Every cell of the timestep, in emission order, added to `sums` as it is computed. The loop
 /// repeats [`emit_run`]'s on purpose: sharing it through a per-cell closure measured 15-20%
-/// slower on this stage (the sums lose their no-alias guarantee inside the closure).
+/// slower on this stage (emit 1.69-1.82 against 1.34-1.55 ms per production pass).
 #[inline(always)]
 fn fused_run(dim: usize, inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut ArrivalSums) {
     let EmitInputs {
