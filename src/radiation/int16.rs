@@ -70,6 +70,8 @@ pub fn error_bound(dim: usize) -> i64 {
 pub struct IntTiles {
     dim: usize,
     nodes: usize,
+    /// δ of this dimension ([`error_bound`]).
+    delta: i64,
     tiles: Vec<i16>,
     /// Per phase bin a, the query pair `(round(s·cos a), round(−s·sin a))` packed into one
     /// i32 (low half first), ready to broadcast.
@@ -84,7 +86,7 @@ fn quantise(x: f32, s: i32) -> i16 {
 impl IntTiles {
     /// Builds the tiles from node phase parameters laid out `[node][dim]`.
     pub fn new(tables: &Tables, phases: &[u16], dim: usize) -> IntTiles {
-        let nodes = phases.len() / dim.max(1);
+        let nodes = phases.len() / dim;
         let s = scale(dim);
         let queries = (0..tables.phase_bins)
             .map(|a| {
@@ -96,6 +98,7 @@ impl IntTiles {
         let mut m = IntTiles {
             dim,
             nodes,
+            delta: error_bound(dim),
             tiles: vec![0; nodes.div_ceil(LANES) * dim * PAIR_LANES],
             queries,
         };
@@ -115,6 +118,11 @@ impl IntTiles {
             self.tiles[at] = quantise(tables.cos[p as usize], s);
             self.tiles[at + 1] = quantise(tables.sin[p as usize], s);
         }
+    }
+
+    /// δ, the bound on |integer score − s²·table sum| ([`error_bound`] of this dimension).
+    pub fn delta(&self) -> i64 {
+        self.delta
     }
 
     /// Bytes held.
@@ -376,13 +384,13 @@ fn scan_portable<const D: usize>(
     out: &mut Candidates,
 ) {
     let dim = dims::<D>(m.dim);
-    let delta = error_bound(m.dim);
+    let delta = m.delta;
     let (mut threshold, mut limit) = (start, FIRST_LIMIT);
     out.reset(limit);
-    let pairs: Vec<(i32, i32)> = q[..dim]
-        .iter()
-        .map(|&x| (i32::from(x as i16), x >> 16))
-        .collect();
+    // The packed query pairs, unpacked once (no allocation per source).
+    let pairs: [(i32, i32); MAX_DIM] =
+        std::array::from_fn(|d| (i32::from(q[d] as i16), q[d] >> 16));
+    let pairs = &pairs[..dim];
     for (t, tile) in m.tiles.chunks_exact(m.dim * PAIR_LANES).enumerate() {
         for lane in 0..LANES {
             let mut acc = 0i32;
@@ -439,7 +447,7 @@ fn scan_avx2<const D: usize>(
     use std::arch::x86_64::*;
     let dim = dims::<D>(m.dim);
     let tile_len = m.dim * PAIR_LANES;
-    let delta = error_bound(m.dim);
+    let delta = m.delta;
     let (mut threshold, mut limit) = (start, FIRST_LIMIT);
     out.reset(limit);
     let mut qv = [_mm256_setzero_si256(); MAX_DIM];
@@ -546,7 +554,7 @@ mod tests {
     /// (lower), so the speculative floor is often too high and the rescan runs.
     #[test]
     fn integer_kernel_equals_brute_force_on_random_tie_heavy_instances() {
-        use crate::radiation::{Backend, Scratch, Source, top_k_batch, top_k_brute_force};
+        use crate::radiation::{Backend, Scratch, Source, top_k_brute_force, top_k_lists};
         let mut r = rng::stream_with(7, "int16-random", 0);
         let mut rescans = 0;
         for instance in 0..400u64 {
@@ -593,25 +601,13 @@ mod tests {
             let mut slow = Vec::new();
             for backend in Backend::supported().into_iter().filter(|b| b.is_int16()) {
                 let mut scratch = Scratch::default();
-                let (mut targets, mut counts) = (vec![u32::MAX; sources * k], vec![0; sources]);
-                top_k_batch(
-                    backend,
-                    &tables,
-                    &phasors,
-                    &phases,
-                    sources,
-                    source,
-                    k,
-                    &mut scratch,
-                    &mut targets,
-                    &mut counts,
-                );
+                let inputs = (&tables, &phasors, &phases[..]);
+                let lists = top_k_lists(backend, inputs, sources, source, k, &mut scratch);
                 rescans += scratch.speculation().1;
-                for u in 0..sources {
-                    let fast = &targets[u * k..u * k + counts[u] as usize];
+                for (u, fast) in lists.iter().enumerate() {
                     top_k_brute_force(&tables, &phases, dim, &source(u), k, &mut slow);
                     assert_eq!(
-                        fast, slow,
+                        *fast, slow,
                         "{backend} instance {instance}: n {n} dim {dim} bins {bins} k {k} source {u}"
                     );
                 }
@@ -626,7 +622,7 @@ mod tests {
     /// of tie-heavy instances (few bins, so exact ties with unequal integer scores abound).
     #[test]
     fn a_speculative_floor_within_2_delta_of_the_kth_score_is_rescanned() {
-        use crate::radiation::{Backend, Scratch, Source, top_k_batch, top_k_brute_force};
+        use crate::radiation::{Backend, Scratch, Source, top_k_brute_force, top_k_lists};
         let mut r = rng::stream_with(11, "int16-forced", 0);
         for instance in 0..300u64 {
             let bins = [4u32, 8, 12, 16][rng::below(&mut r, 4) as usize];
@@ -666,26 +662,15 @@ mod tests {
             for backend in Backend::supported().into_iter().filter(|b| b.is_int16()) {
                 let mut scratch = Scratch::default();
                 scratch.prediction.forced = Some(ints[k - 1] - 1);
-                let (mut targets, mut counts) = (vec![0; k], vec![0]);
-                top_k_batch(
-                    backend,
-                    &tables,
-                    &phasors,
-                    &phases,
-                    1,
-                    source,
-                    k,
-                    &mut scratch,
-                    &mut targets,
-                    &mut counts,
-                );
+                let inputs = (&tables, &phasors, &phases[..]);
+                let lists = top_k_lists(backend, inputs, 1, source, k, &mut scratch);
                 assert_eq!(
                     scratch.speculation(),
                     (1, 1),
                     "the forced floor is within 2δ"
                 );
                 assert_eq!(
-                    targets, slow,
+                    lists[0], slow,
                     "{backend} instance {instance} n {n} dim {dim} k {k}"
                 );
             }
@@ -696,7 +681,7 @@ mod tests {
     /// answer still goes to the lowest indices.
     #[test]
     fn compaction_keeps_every_tied_candidate() {
-        use crate::radiation::{Backend, Scratch, Source, top_k_batch, top_k_brute_force};
+        use crate::radiation::{Backend, Scratch, Source, top_k_brute_force, top_k_lists};
         let tables = Tables::new(4, 16);
         let n = 1000;
         let phases = vec![1u16; n * 3];
@@ -710,21 +695,9 @@ mod tests {
         top_k_brute_force(&tables, &phases, 3, &source(0), 9, &mut slow);
         assert_eq!(slow, [1, 3, 4, 6, 7, 8, 9, 10, 11]);
         for backend in Backend::supported().into_iter().filter(|b| b.is_int16()) {
-            let (mut targets, mut counts) = (vec![0; 9], vec![0]);
-            let mut scratch = Scratch::default();
-            top_k_batch(
-                backend,
-                &tables,
-                &phasors,
-                &phases,
-                1,
-                source,
-                9,
-                &mut scratch,
-                &mut targets,
-                &mut counts,
-            );
-            assert_eq!(targets, slow, "{backend}");
+            let inputs = (&tables, &phasors, &phases[..]);
+            let lists = top_k_lists(backend, inputs, 1, source, 9, &mut Scratch::default());
+            assert_eq!(lists[0], slow, "{backend}");
         }
     }
 

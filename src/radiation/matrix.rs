@@ -51,24 +51,28 @@ impl PhasorMatrix {
             dim,
             nodes,
             tiles: vec![0.0; nodes.div_ceil(LANES) * dim * 2 * LANES],
-            int: IntTiles::new(tables, &[], dim),
+            int: IntTiles::new(tables, phases, dim),
         };
-        m.int = IntTiles::new(tables, phases, dim);
         for v in 0..nodes {
-            m.set_node(tables, v, &phases[v * dim..(v + 1) * dim]);
+            m.set_f32(tables, v, &phases[v * dim..(v + 1) * dim]);
         }
         m
     }
 
     /// Rewrites the row of node `v` after its phase parameters changed.
     pub fn set_node(&mut self, tables: &Tables, v: usize, phase: &[u16]) {
+        self.set_f32(tables, v, phase);
+        self.int.set_node(tables, v, phase);
+    }
+
+    /// Rewrites node `v`'s f32 phasors.
+    fn set_f32(&mut self, tables: &Tables, v: usize, phase: &[u16]) {
         let tile = v / LANES * self.tile_len();
         let lane = v % LANES;
         for (d, &p) in phase.iter().enumerate().take(self.dim) {
             self.tiles[tile + d * 2 * LANES + lane] = tables.cos[p as usize];
             self.tiles[tile + d * 2 * LANES + LANES + lane] = tables.sin[p as usize];
         }
-        self.int.set_node(tables, v, phase);
     }
 
     /// Number of nodes.

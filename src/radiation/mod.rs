@@ -242,7 +242,7 @@ fn top_k_batch_int16<'s>(
     counts: &mut [u32],
 ) {
     let (dim, nodes) = (phasors.dim(), phasors.nodes());
-    let delta = int16::error_bound(dim);
+    let delta = phasors.int.delta();
     let Scratch {
         exact,
         out,
@@ -288,6 +288,34 @@ fn top_k_batch_int16<'s>(
         targets[i * k..i * k + out.len()].copy_from_slice(out);
         counts[i] = out.len() as u32;
     }
+}
+
+/// Tests: [`top_k_batch`] over `sources` sources, each source's targets as a list.
+#[cfg(test)]
+pub(crate) fn top_k_lists<'s>(
+    backend: Backend,
+    (tables, phasors, node_phases): (&Tables, &PhasorMatrix, &[u16]),
+    sources: usize,
+    source: impl Fn(usize) -> Source<'s>,
+    k: usize,
+    scratch: &mut Scratch,
+) -> Vec<Vec<u32>> {
+    let (mut targets, mut counts) = (vec![u32::MAX; sources * k], vec![0; sources]);
+    top_k_batch(
+        backend,
+        tables,
+        phasors,
+        node_phases,
+        sources,
+        source,
+        k,
+        scratch,
+        &mut targets,
+        &mut counts,
+    );
+    (0..sources)
+        .map(|u| targets[u * k..u * k + counts[u] as usize].to_vec())
+        .collect()
 }
 
 /// Reference implementation: table-sum score for every candidate, full sort.
@@ -368,24 +396,18 @@ mod tests {
                 let mut scratch = Scratch::default();
                 let mut slow = Vec::new();
                 for k in [1, 6, 17] {
-                    let (mut targets, mut counts) = (vec![u32::MAX; n * k], vec![0; n]);
-                    top_k_batch(
+                    let lists = top_k_lists(
                         backend,
-                        &tables,
-                        &phasors,
-                        &phases,
+                        (&tables, &phasors, &phases),
                         n,
                         source,
                         k,
                         &mut scratch,
-                        &mut targets,
-                        &mut counts,
                     );
-                    for u in 0..n {
-                        let fast = &targets[u * k..u * k + counts[u] as usize];
+                    for (u, fast) in lists.iter().enumerate() {
                         top_k_brute_force(&tables, &phases, dim, &source(u), k, &mut slow);
                         assert_eq!(
-                            fast, slow,
+                            *fast, slow,
                             "{backend:?} bins {bins} dim {dim} source {u} k {k}"
                         );
                         assert!(!fast.contains(&(u as u32)));
