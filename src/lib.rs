@@ -45,6 +45,7 @@ pub mod atomic;
 pub mod batch;
 pub mod checkpoint;
 pub mod data;
+pub mod export;
 pub mod graph;
 pub mod hash;
 pub mod lock;

@@ -104,6 +104,39 @@ enum Command {
         #[command(subcommand)]
         command: ExperimentCommand,
     },
+    /// Write a checkpoint's model as named tensors in a safetensors file (parameters, class
+    /// encodings, adapter weights, the graph as CSR, float shadows; the scene in the metadata).
+    Export {
+        /// The checkpoint (written by a `Checkpoint` script step).
+        checkpoint: PathBuf,
+        /// The safetensors file to write (atomically).
+        #[arg(long, value_name = "FILE", default_value = "model.safetensors")]
+        out: PathBuf,
+        /// Print one JSON object (tensor names and shapes) as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Predict the classes of an IDX file of images with a checkpoint's model.
+    Predict {
+        /// The checkpoint (written by a `Checkpoint` script step).
+        checkpoint: PathBuf,
+        /// An IDX file of u8 images (magic 0x00000803, plain or gzipped) of the size the
+        /// model was trained on.
+        images: PathBuf,
+        /// An IDX file of the images' labels: adds label and correct columns and the accuracy.
+        #[arg(long, value_name = "FILE")]
+        labels: Option<PathBuf>,
+        /// The CSV to write (atomically): index, prediction, timesteps, [label, correct,]
+        /// logit_0 .. logit_{C-1}.
+        #[arg(long, value_name = "FILE", default_value = "predictions.csv")]
+        out: PathBuf,
+        /// Print one JSON object (images, accuracy, uncovered) as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Dataset tools.
     Data {
         #[command(subcommand)]
@@ -319,6 +352,61 @@ fn real_main() -> Result<ExitCode> {
             }
             if !report.hashes_agree {
                 bail!("configurations ended in different worlds: determinism is broken");
+            }
+        }
+        Command::Export {
+            checkpoint,
+            out,
+            json,
+        } => {
+            let summary = neurograph::export::export_checkpoint(&checkpoint, &out)?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!("wrote {} ({} bytes):", summary.path, summary.bytes);
+                for (name, shape) in &summary.tensors {
+                    println!("  {name:<28} {shape:?}");
+                }
+            }
+        }
+        Command::Predict {
+            checkpoint,
+            images,
+            labels,
+            out,
+            json,
+            quiet,
+        } => {
+            let bar = run::progress_bar(0, "predict", quiet);
+            let summary = run::predict::predict_files(
+                &checkpoint,
+                &images,
+                labels.as_deref(),
+                Some(&out),
+                |i| {
+                    bar.set_position(i as u64);
+                    true
+                },
+            )?;
+            bar.finish_and_clear();
+            if json {
+                let brief = serde_json::json!({
+                    "images": summary.images,
+                    "accuracy": summary.accuracy,
+                    "uncovered": summary.uncovered,
+                    "out": out.display().to_string(),
+                });
+                println!("{brief}");
+            } else {
+                print!("{} images", summary.images);
+                if let Some(a) = summary.accuracy {
+                    print!(", accuracy {:.2}%", 100.0 * a);
+                }
+                println!(
+                    ", {} without an active output; wrote {}",
+                    summary.uncovered,
+                    out.display()
+                );
             }
         }
         Command::Data { command } => match command {

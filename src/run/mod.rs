@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod memory;
 pub mod outdir;
 pub mod plot;
+pub mod predict;
 mod progress;
 pub mod report;
 mod resume;
@@ -84,6 +85,9 @@ pub struct Runner {
     ledger: memory::Ledger,
     /// What [`runner::warnings`] found in the scene as built.
     warnings: Vec<String>,
+    /// Set by another thread to stop the running training or evaluation after its current
+    /// sample ([`Runner::interrupt_flag`]).
+    interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// An error and each of its causes once, as the command line prints it: many messages already

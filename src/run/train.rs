@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::data::Splits;
 use crate::model::rng::{self, Stream};
 use crate::run::report::EpochMetrics;
-use crate::run::{Runner, progress_bar};
+use crate::run::{RunError, Runner, progress_bar};
 use crate::scene::Split;
 use crate::sim::{Encoder, SampleOutcome, Simulation, Stage};
 use crate::state::{EpochCursor, Tally};
@@ -124,8 +124,35 @@ impl Runner {
     /// Trains one epoch: finishes the open epoch if there is one (a checkpoint taken mid-epoch
     /// leaves one), otherwise runs `samples_per_epoch` samples (default: the whole training
     /// split) of a fresh permutation of the training split, each updating the parameters once.
-    /// The epoch's metrics are appended to the training log and returned.
+    /// The epoch's metrics are appended to the training log and returned. It does not look at
+    /// [`Runner::interrupt_flag`] ([`Runner::train_epochs`] does).
     pub fn train_epoch(&mut self, samples_per_epoch: Option<u32>) -> EpochMetrics {
+        match self.run_epoch(samples_per_epoch, false) {
+            Ok(m) => m,
+            Err(_) => unreachable!("an epoch that ignores the interrupt flag is never interrupted"),
+        }
+    }
+
+    /// Trains `epochs` epochs like [`Runner::train_epoch`] (the first finishes the open epoch
+    /// if there is one), checking [`Runner::interrupt_flag`] between samples: when it is set
+    /// the call returns [`RunError::Interrupted`] with the epoch left open, so the next call
+    /// continues it exactly.
+    pub fn train_epochs(
+        &mut self,
+        epochs: u32,
+        samples_per_epoch: Option<u32>,
+    ) -> Result<Vec<EpochMetrics>, RunError> {
+        (0..epochs)
+            .map(|_| self.run_epoch(samples_per_epoch, true))
+            .collect()
+    }
+
+    /// One epoch, stopping between samples when `interruptible` and the flag is set.
+    fn run_epoch(
+        &mut self,
+        samples_per_epoch: Option<u32>,
+        interruptible: bool,
+    ) -> Result<EpochMetrics, RunError> {
         if !self.state.epoch.is_open() {
             self.open_epoch(samples_per_epoch);
         }
@@ -135,11 +162,15 @@ impl Runner {
         let bar = progress_bar(left as u64, &format!("train epoch {epoch}"), self.quiet);
         let mut shown = 0;
         loop {
+            if interruptible && self.interrupted() {
+                bar.finish_and_clear();
+                return Err(RunError::Interrupted);
+            }
             let (ran, done) = self.train_step(usize::MAX);
             bar.inc(ran as u64);
             if let Some(m) = done {
                 bar.finish_and_clear();
-                return m;
+                return Ok(m);
             }
             if self.state.epoch.position / 64 != shown {
                 shown = self.state.epoch.position / 64;

@@ -14,6 +14,7 @@ mod persist;
 pub mod resources;
 pub mod schedule;
 pub mod systems;
+pub mod trace;
 
 use bevy_ecs::prelude::*;
 use bevy_tasks::{ComputeTaskPool, TaskPoolBuilder};
