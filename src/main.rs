@@ -41,11 +41,26 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Write every system run as a span to FILE, a Chrome trace (open it in
+        /// https://ui.perfetto.dev or chrome://tracing): one track per thread.
+        #[arg(long, value_name = "FILE")]
+        trace_systems: Option<PathBuf>,
     },
-    /// Print the resolved settings, graph statistics and a memory estimate.
+    /// Print the resolved settings, graph statistics and a memory estimate; with `--run DIR`
+    /// and no scene, a run directory's manifest (provenance included) and summary.
     Inspect {
-        #[command(flatten)]
-        scene: SceneArgs,
+        /// The scene file (RON); leave it out to inspect a run directory (`--run DIR`).
+        #[arg(required_unless_present = "run")]
+        scene: Option<PathBuf>,
+        /// Override a scene field (as for `run`).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        sets: Vec<String>,
+        /// Executor kind (same as `--set schedule.executor=Single|Multi`).
+        #[arg(long, value_enum)]
+        executor: Option<scene::ExecutorKind>,
+        /// Worker threads, 0 = all cores (same as `--set schedule.threads=N`).
+        #[arg(long)]
+        threads: Option<u32>,
         /// Also print each schedule's sets, systems in order with their data access, and every
         /// conflicting pair with how it is ordered.
         #[arg(long)]
@@ -57,8 +72,9 @@ enum Command {
         /// runs/<scene>-<seed>/, or in --run) instead of the settings.
         #[arg(long)]
         cache: bool,
-        /// The run directory (`run --out`) or summary.json that --cache reads.
-        #[arg(long, value_name = "RUN_DIR", requires = "cache")]
+        /// A run directory (`run --out`): without a scene, print its manifest and summary;
+        /// with `--cache`, the directory (or summary.json) whose cache statistics to print.
+        #[arg(long, value_name = "RUN_DIR")]
         run: Option<PathBuf>,
     },
     /// Measure forward-pass throughput and time per stage.
@@ -96,6 +112,10 @@ enum Command {
         /// Print one JSON object as the last line of stdout.
         #[arg(long)]
         json: bool,
+        /// Write every system run (warm-up included) as a span to FILE, a Chrome trace (open
+        /// it in https://ui.perfetto.dev or chrome://tracing): one track per thread.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["no_timing", "compare_backends"])]
+        trace_systems: Option<PathBuf>,
     },
     /// Run scenes x seeds x parameter-grid points unattended: resumable, shardable.
     Batch(batch::cli::BatchArgs),
@@ -218,6 +238,24 @@ impl SceneArgs {
     }
 }
 
+/// Runs `work`, recording every system run as a span and writing them to `path` as a Chrome
+/// trace (atomically) when a path is given.
+fn system_trace<T>(path: Option<&std::path::Path>, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    let Some(path) = path else {
+        return work();
+    };
+    neurograph::sim::systrace::start();
+    let result = work();
+    let (json, spans) = neurograph::sim::systrace::finish();
+    neurograph::atomic::write(path, json.as_bytes())
+        .with_context(|| format!("cannot write the system trace {}", path.display()))?;
+    eprintln!(
+        "wrote {spans} system spans to {} (open it in https://ui.perfetto.dev)",
+        path.display()
+    );
+    result
+}
+
 /// Counts heap bytes, so runs can report each owner's size (see `neurograph::alloc`).
 #[global_allocator]
 static ALLOCATOR: neurograph::alloc::Counting = neurograph::alloc::Counting;
@@ -241,6 +279,7 @@ fn real_main() -> Result<ExitCode> {
             overwrite,
             json,
             quiet,
+            trace_systems,
         } => {
             let scene = args.load()?;
             let out = out.unwrap_or_else(|| RunDir::default_path(&scene));
@@ -252,7 +291,7 @@ fn real_main() -> Result<ExitCode> {
             let mut runner = Runner::new(&scene, quiet || json)?
                 .with_overrides(args.sets.clone())
                 .with_output_mode(&out, existing)?;
-            let report = runner.run_script()?;
+            let report = system_trace(trace_systems.as_deref(), || Ok(runner.run_script()?))?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -261,12 +300,28 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Inspect {
             scene,
+            sets,
+            executor,
+            threads,
             schedule,
             dot,
             cache,
             run,
         } => {
-            let scene = scene.load()?;
+            if !cache && let Some(dir) = &run {
+                print!("{}", run::inspect_run::RunSummary::read(dir)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(scene) = scene else {
+                bail!("inspect needs a scene file, or --run DIR");
+            };
+            let scene = SceneArgs {
+                scene,
+                sets,
+                executor,
+                threads,
+            }
+            .load()?;
             if cache {
                 let dir = run.unwrap_or_else(|| RunDir::default_path(&scene));
                 print!("{}", inspect::CacheReport::read(&dir)?);
@@ -290,6 +345,7 @@ fn real_main() -> Result<ExitCode> {
             rounds,
             floor,
             json,
+            trace_systems,
         } => {
             let (samples, warmup) = (samples as usize, warmup as usize);
             let scene = scene.load()?;
@@ -303,12 +359,16 @@ fn real_main() -> Result<ExitCode> {
                     report.to_string()
                 }
             } else {
-                let mut report = match mode {
-                    BenchMode::Forward => run::bench(&scene, samples, warmup, json, !no_timing)?,
-                    BenchMode::Train => {
-                        run::bench_training(&scene, samples, warmup, json, !no_timing)?
-                    }
-                };
+                let mut report = system_trace(trace_systems.as_deref(), || {
+                    Ok(match mode {
+                        BenchMode::Forward => {
+                            run::bench(&scene, samples, warmup, json, !no_timing)?
+                        }
+                        BenchMode::Train => {
+                            run::bench_training(&scene, samples, warmup, json, !no_timing)?
+                        }
+                    })
+                })?;
                 report.floor = peaks.map(|p| run::floor_of(&report, &scene, p));
                 if json {
                     serde_json::to_string(&report)?

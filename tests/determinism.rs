@@ -125,6 +125,7 @@ fn training_is_identical_across_executors_threads_and_granularity() {
         s.script = vec![scene::Step::Train {
             epochs: 1,
             samples_per_epoch: None,
+            evaluate_every: None,
         }];
         let mut runner = Runner::new(&s, true).unwrap();
         let report = runner.run_script().unwrap();
@@ -194,6 +195,7 @@ fn backprop_batches_are_identical_across_executors_threads_and_batch_worlds() {
         s.script = vec![scene::Step::Train {
             epochs: 2,
             samples_per_epoch: None,
+            evaluate_every: None,
         }];
         let mut runner = Runner::new(&s, true).unwrap();
         let report = runner.run_script().unwrap();

@@ -123,5 +123,5 @@ fn issue_12_each_evaluation_names_its_script_step() {
     assert_eq!(summary["evaluations"][1]["step"], 3);
     assert_eq!(summary["evaluations"][1]["after_epochs"], 2);
     let table = report.to_string();
-    assert!(table.contains("step  epochs split"), "{table}");
+    assert!(table.contains("step  epochs     seen split"), "{table}");
 }

@@ -239,6 +239,15 @@ fn find_file(dir: &Path, base: &str, what: &str) -> Result<PathBuf, DataError> {
     }
 }
 
+/// The four IDX files [`load_idx_dir`] reads from `dir` (those that exist), in the order
+/// training images, training labels, test images, test labels.
+pub fn idx_files(dir: &Path) -> Vec<PathBuf> {
+    [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
+        .iter()
+        .filter_map(|base| find_file(dir, base, base).ok())
+        .collect()
+}
+
 /// Loads the four standard MNIST-layout IDX files from `dir`:
 /// [`TRAIN_IMAGES`], [`TRAIN_LABELS`], [`TEST_IMAGES`] and [`TEST_LABELS`],
 /// each either plain or with a `.gz` suffix (the plain file wins if both

@@ -25,8 +25,8 @@ use std::path::PathBuf;
 
 pub use baseline::nearest_class_mean;
 pub use idx::{
-    IdxImages, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, load_idx_dir, read_images,
-    read_labels, read_split, write_images, write_labels,
+    IdxImages, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_files, load_idx_dir,
+    read_images, read_labels, read_split, write_images, write_labels,
 };
 pub use mnist_json::{ImportSummary, import_mnist_json};
 pub use synthetic::{SYNTHETIC_SIDE, synthetic};

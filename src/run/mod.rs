@@ -12,14 +12,18 @@
 mod batches;
 mod bench;
 mod compare;
+mod confusion;
+mod evaluate;
 pub mod experiment;
 pub mod floor;
 pub mod inspect;
+pub mod inspect_run;
 pub mod memory;
 pub mod outdir;
 pub mod plot;
 pub mod predict;
 mod progress;
+pub mod provenance;
 pub mod report;
 mod resume;
 mod runner;

@@ -305,6 +305,20 @@ impl RunDir {
             render_svg(epochs, title).as_bytes(),
         )
     }
+
+    /// Writes `curves.svg` with held-out evaluations and a chance line (see
+    /// [`super::plot::render_curves`]) atomically.
+    pub fn write_curves_plot(
+        &self,
+        epochs: &[EpochMetrics],
+        evaluations: &[super::report::Evaluation],
+        chance: f64,
+        title: &str,
+    ) -> io::Result<()> {
+        let held = super::plot::held_out_points(epochs, evaluations);
+        let svg = super::plot::render_curves(epochs, &held, Some(chance), title);
+        write_atomic(&self.path.join(CURVES_SVG_FILE), svg.as_bytes())
+    }
 }
 
 /// The CSV text of [`RunDir::write_curves_csv`].

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::EpochMetrics;
+use super::report::{EpochMetrics, Evaluation};
 
 const WIDTH: f64 = 800.0;
 const HEIGHT: f64 = 400.0;
@@ -12,6 +12,8 @@ const PLOT_BOTTOM: f64 = 340.0;
 const LOSS_COLOR: &str = "#d62728";
 const ACCURACY_COLOR: &str = "#1f77b4";
 const COVERAGE_COLOR: &str = "#2ca02c";
+const HELD_COLOR: &str = "#9467bd";
+const HELD_LOSS_COLOR: &str = "#ff7f0e";
 
 /// A plot panel: its pixel box and data ranges.
 struct Panel {
@@ -37,18 +39,89 @@ impl Panel {
 /// with a dot per epoch, so a single epoch still shows; epochs without a loss leave a gap, and
 /// a panel with no values says so.
 pub fn render_svg(epochs: &[EpochMetrics], title: &str) -> String {
+    render_curves(epochs, &[], None, title)
+}
+
+/// One held-out evaluation on the curves: where it falls in (fractional) epochs, its accuracy
+/// and its mean loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeldOut {
+    /// Epochs of training before it, fractional within an epoch (0: before any training).
+    pub epoch: f64,
+    /// Accuracy on the held-out split.
+    pub accuracy: f64,
+    /// Mean loss on it (`None` if no sample was covered).
+    pub loss: Option<f64>,
+}
+
+/// Places test-split evaluations on the epochs' axis by the samples seen before them: an
+/// evaluation after `s` samples, within epoch k (which ran samples `a..b`), sits at
+/// `k − 1 + (s − a)/(b − a)`; one before any training at 0. Train-split evaluations are left
+/// out (the training curve already shows that split).
+pub fn held_out_points(epochs: &[EpochMetrics], evaluations: &[Evaluation]) -> Vec<HeldOut> {
+    let mut ends = Vec::with_capacity(epochs.len());
+    let mut total = 0u64;
+    for m in epochs {
+        total += u64::from(m.samples);
+        ends.push((f64::from(m.epoch), total));
+    }
+    evaluations
+        .iter()
+        .filter(|e| e.split == crate::scene::Split::Test)
+        .map(|e| {
+            let mut start = 0u64;
+            let mut epoch = 0.0;
+            for &(k, end) in &ends {
+                if e.samples_seen <= end {
+                    let span = (end - start).max(1) as f64;
+                    epoch = k - 1.0 + (e.samples_seen - start) as f64 / span;
+                    break;
+                }
+                start = end;
+                epoch = k;
+            }
+            HeldOut {
+                epoch: if e.samples_seen == 0 { 0.0 } else { epoch },
+                accuracy: e.accuracy,
+                loss: e.mean_loss.filter(|l| l.is_finite()),
+            }
+        })
+        .collect()
+}
+
+/// [`render_svg`] with held-out evaluations (orange loss, purple accuracy, at their place in
+/// epochs) and a dotted chance line (`chance`, a fraction) in the accuracy panel.
+pub fn render_curves(
+    epochs: &[EpochMetrics],
+    held_out: &[HeldOut],
+    chance: Option<f64>,
+    title: &str,
+) -> String {
     let mut s = String::new();
     svg_open(&mut s, WIDTH, HEIGHT, 12, 26.0, title);
 
-    let x_range = epoch_range(epochs);
+    let x_range = {
+        let (lo, hi) = epoch_range(epochs);
+        let (hlo, hhi) = min_max(held_out.iter().map(|h| h.epoch)).unwrap_or((lo, hi));
+        let (lo, hi) = (lo.min(hlo), hi.max(hhi));
+        if hi > lo {
+            (lo, hi)
+        } else {
+            (lo - 0.5, hi + 0.5)
+        }
+    };
     let xs: Vec<f64> = epochs.iter().map(|m| f64::from(m.epoch)).collect();
+    let hx: Vec<f64> = held_out.iter().map(|h| h.epoch).collect();
+    let held_loss: Vec<Option<f64>> = held_out.iter().map(|h| h.loss).collect();
+    let held_accuracy: Vec<Option<f64>> = held_out.iter().map(|h| Some(h.accuracy)).collect();
 
     // Left panel: mean loss.
     let losses: Vec<Option<f64>> = epochs
         .iter()
         .map(|m| m.loss.filter(|l| l.is_finite()))
         .collect();
-    let (lo, hi) = min_max(losses.iter().flatten().copied()).unwrap_or((0.0, 1.0));
+    let (lo, hi) =
+        min_max(losses.iter().chain(&held_loss).flatten().copied()).unwrap_or((0.0, 1.0));
     let (y_lo, y_hi, y_step) = nice_range(lo, hi);
     let loss_panel = Panel {
         left: 70.0,
@@ -57,7 +130,7 @@ pub fn render_svg(epochs: &[EpochMetrics], title: &str) -> String {
         y: (y_lo, y_hi),
     };
     draw_axes(&mut s, &loss_panel, y_step, false, "mean loss");
-    if losses.iter().all(Option::is_none) {
+    if losses.iter().chain(&held_loss).all(Option::is_none) {
         let _ = writeln!(
             s,
             r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#666666">no loss recorded</text>"##,
@@ -66,7 +139,21 @@ pub fn render_svg(epochs: &[EpochMetrics], title: &str) -> String {
         );
     }
     draw_series(&mut s, &loss_panel, &xs, &losses, LOSS_COLOR, "loss", false);
-    draw_legend(&mut s, &loss_panel, &[("mean loss", LOSS_COLOR, false)]);
+    let mut loss_legend = vec![("train loss", LOSS_COLOR, false)];
+    if !held_out.is_empty() {
+        let name = "held-out-loss";
+        draw_series(
+            &mut s,
+            &loss_panel,
+            &hx,
+            &held_loss,
+            HELD_LOSS_COLOR,
+            name,
+            false,
+        );
+        loss_legend.push(("held-out loss", HELD_LOSS_COLOR, false));
+    }
+    draw_legend(&mut s, &loss_panel, &loss_legend);
 
     // Right panel: accuracy and coverage, as fractions (percent labels) unless a value
     // exceeds 1.
@@ -78,8 +165,9 @@ pub fn render_svg(epochs: &[EpochMetrics], title: &str) -> String {
         .iter()
         .map(|m| Some(m.coverage).filter(|v| v.is_finite()))
         .collect();
-    let top =
-        min_max(accuracy.iter().chain(&coverage).flatten().copied()).map_or(1.0, |(_, hi)| hi);
+    let top = min_max(accuracy.iter().chain(&coverage).flatten().copied())
+        .map_or(1.0, |(_, hi)| hi)
+        .max(chance.unwrap_or(0.0));
     let (ry_lo, ry_hi, ry_step, percent) = if top <= 1.0 {
         (0.0, 1.0, 0.2, true)
     } else {
@@ -111,14 +199,38 @@ pub fn render_svg(epochs: &[EpochMetrics], title: &str) -> String {
         "coverage",
         true,
     );
-    draw_legend(
-        &mut s,
-        &rate_panel,
-        &[
-            ("accuracy", ACCURACY_COLOR, false),
-            ("coverage", COVERAGE_COLOR, true),
-        ],
-    );
+    let mut legend = vec![
+        ("train acc.", ACCURACY_COLOR, false),
+        ("coverage", COVERAGE_COLOR, true),
+    ];
+    if !held_out.is_empty() {
+        let name = "held-out-accuracy";
+        draw_series(
+            &mut s,
+            &rate_panel,
+            &hx,
+            &held_accuracy,
+            HELD_COLOR,
+            name,
+            false,
+        );
+        legend.push(("held-out acc.", HELD_COLOR, false));
+    }
+    if let Some(c) = chance {
+        let y = rate_panel.py(c);
+        let _ = writeln!(
+            s,
+            r##"<line class="chance" x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#7f7f7f" stroke-dasharray="2 3"/>"##,
+            rate_panel.left, rate_panel.right
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" fill="#7f7f7f">chance</text>"##,
+            rate_panel.left + 4.0,
+            y - 4.0
+        );
+    }
+    draw_legend(&mut s, &rate_panel, &legend);
     s.push_str("</svg>\n");
     s
 }
@@ -313,7 +425,7 @@ fn draw_series(
 fn draw_legend(s: &mut String, p: &Panel, entries: &[(&str, &str, bool)]) {
     let _ = writeln!(s, r#"<g class="legend">"#);
     for (i, (label, color, dashed)) in entries.iter().enumerate() {
-        let x = p.left + 8.0 + i as f64 * 110.0;
+        let x = p.left + 4.0 + i as f64 * 100.0;
         let y = PLOT_TOP - 12.0;
         let dash = if *dashed {
             r#" stroke-dasharray="6 4""#
@@ -407,7 +519,7 @@ mod tests {
             assert!(svg.contains("quick &lt;start&gt; &amp; &quot;friends&quot;"));
             assert!(!svg.contains("<start>"));
             assert!(svg.contains(">mean loss<"));
-            assert!(svg.contains(">accuracy<") && svg.contains(">coverage<"));
+            assert!(svg.contains(">train acc.<") && svg.contains(">coverage<"));
             assert!(svg.contains(">100%<") && svg.contains(">0%<"));
             assert!(!svg.contains("NaN") && !svg.contains("inf"));
         }
@@ -458,6 +570,46 @@ mod tests {
         assert!(lo <= 0.37 && hi >= 2.3 && step == 0.5, "{lo} {hi} {step}");
         let (lo, hi, _) = nice_range(5.0, 5.0);
         assert!(lo < 5.0 && hi > 5.0);
+    }
+    fn evaluation(samples_seen: u64, accuracy: f64) -> Evaluation {
+        let mut e = crate::state::Tally::new(10).finish(crate::scene::Split::Test, 0.0);
+        e.samples_seen = samples_seen;
+        e.accuracy = accuracy;
+        e.mean_loss = Some(2.0);
+        e
+    }
+
+    #[test]
+    fn held_out_evaluations_sit_at_their_fraction_of_an_epoch() {
+        // Epochs of 100 samples: evaluations after 0, 50, 100 and 250 samples sit at epochs
+        // 0, 0.5, 1 and 2.5 (by hand); a train-split evaluation is left out.
+        let epochs = series(3);
+        let mut train_split = evaluation(10, 0.5);
+        train_split.split = crate::scene::Split::Train;
+        let evals = [
+            evaluation(0, 0.1),
+            evaluation(50, 0.2),
+            evaluation(100, 0.3),
+            evaluation(250, 0.4),
+            train_split,
+        ];
+        let points = held_out_points(&epochs, &evals);
+        let at: Vec<f64> = points.iter().map(|p| p.epoch).collect();
+        assert_eq!(at, [0.0, 0.5, 1.0, 2.5]);
+        let svg = render_curves(&epochs, &points, Some(0.1), "t");
+        let group = svg
+            .split(r#"<g class="series-held-out-accuracy">"#)
+            .nth(1)
+            .expect("held-out series drawn");
+        assert_eq!(
+            group[..group.find("</g>").unwrap()]
+                .matches("<circle")
+                .count(),
+            4
+        );
+        assert!(svg.contains(r#"class="chance""#) && svg.contains(">chance<"));
+        // The x axis starts at 0 to show the evaluation before training.
+        assert!(svg.contains(">0</text>"));
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::data::{DataError, read_images, read_labels};
 use crate::export::{Model, ModelError};
-use crate::sim::Simulation;
+use crate::sim::{SampleOutcome, Simulation};
 
 /// One image's prediction.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -47,7 +47,7 @@ pub fn predict(
         out.push(Prediction {
             index,
             prediction: outcome.prediction,
-            logits: sim.logits().to_vec(),
+            logits: outcome.logits,
             timesteps: outcome.timesteps,
             label,
         });
@@ -72,14 +72,42 @@ pub fn csv(predictions: &[Prediction], classes: usize, labelled: bool) -> String
         if let Some(label) = p.label {
             let _ = write!(s, ",{label},{}", p.correct() == Some(true));
         }
-        for c in 0..classes {
-            match p.logits.get(c) {
-                Some(z) => {
-                    let _ = write!(s, ",{z}");
-                }
-                None => s.push(','),
+        push_logits(&mut s, &p.logits, classes);
+        s.push('\n');
+    }
+    s
+}
+
+/// Appends `,z_0,..,z_{C-1}` (empty cells where there are no logits).
+fn push_logits(s: &mut String, logits: &[f32], classes: usize) {
+    for c in 0..classes {
+        match logits.get(c) {
+            Some(z) => {
+                let _ = write!(s, ",{z}");
             }
+            None => s.push(','),
         }
+    }
+}
+
+/// An evaluation's per-sample outcomes as CSV (`Evaluate(predictions: true)`):
+/// `index,label,prediction,loss,timesteps,active_outputs,logit_0..logit_{C-1}`; prediction,
+/// loss and logits are empty for a sample with no active output.
+pub fn outcomes_csv(outcomes: &[SampleOutcome], classes: usize) -> String {
+    let mut s = String::from("index,label,prediction,loss,timesteps,active_outputs");
+    for c in 0..classes {
+        let _ = write!(s, ",logit_{c}");
+    }
+    s.push('\n');
+    for (i, o) in outcomes.iter().enumerate() {
+        let pred = o.prediction.map_or(String::new(), |c| c.to_string());
+        let loss = o.loss.map_or(String::new(), |l| l.to_string());
+        let _ = write!(
+            s,
+            "{i},{},{pred},{loss},{},{}",
+            o.label, o.timesteps, o.active_outputs
+        );
+        push_logits(&mut s, &o.logits, classes);
         s.push('\n');
     }
     s

@@ -55,6 +55,9 @@ pub struct Evaluation {
     /// Training epochs completed before it.
     #[serde(default)]
     pub after_epochs: u32,
+    /// Training samples run before it (over the whole run).
+    #[serde(default)]
+    pub samples_seen: u64,
     /// The split, written `train` or `test` ([`split_name`]).
     #[serde(with = "split_as_name")]
     pub split: Split,
@@ -278,9 +281,10 @@ impl fmt::Display for RunReport {
         }
         writeln!(
             f,
-            "{:<5} {:>6} {:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
+            "{:<5} {:>6} {:>8} {:<6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10}",
             "step",
             "epochs",
+            "seen",
             "split",
             "samples",
             "accuracy",
@@ -293,9 +297,10 @@ impl fmt::Display for RunReport {
         for e in &self.evaluations {
             writeln!(
                 f,
-                "{:<5} {:>6} {:<6} {:>8} {:>9.4} {:>9.4} {:>9} {:>10.2} {:>12.1} {:>10.1}",
+                "{:<5} {:>6} {:>8} {:<6} {:>8} {:>9.4} {:>9.4} {:>9} {:>10.2} {:>12.1} {:>10.1}",
                 e.step,
                 e.after_epochs,
+                e.samples_seen,
                 split_name(e.split),
                 e.samples,
                 e.accuracy,

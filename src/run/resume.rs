@@ -26,6 +26,8 @@ pub struct RestoreNote {
     pub kept_overrides: Vec<(String, String, String)>,
     /// Whether the checkpoint's class encodings differ from (and replaced) the scene's.
     pub encodings_replaced: bool,
+    /// The checkpoint file's content hash (FNV-1a 64, hex) as it was read.
+    pub hash: Option<String>,
 }
 
 impl std::fmt::Display for RestoreNote {
@@ -221,6 +223,7 @@ impl Runner {
             from_checkpoint: midrun_diff(&scene, &self.scene),
             kept_overrides: midrun_diff(&scene, &taken),
             encodings_replaced: false,
+            hash: super::provenance::file_hash(path),
         };
         self.scene = scene;
         self.sim.apply_settings(&self.scene);

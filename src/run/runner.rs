@@ -11,7 +11,7 @@ use indicatif::ProgressBar;
 
 use super::outdir::Existing;
 use super::report::{self, CacheSettingsReport, Evaluation, RadiationReport, RunReport};
-use super::{Runner, Tally, executor_name, now_rfc3339, progress_bar, split_name};
+use super::{Runner, executor_name, now_rfc3339};
 use crate::data::{self, DataError, ImageSet, Splits};
 use crate::radiation::cache::{Counters, LevelStats};
 use crate::scene::{DataSource, Scene, Split, Step};
@@ -330,7 +330,7 @@ impl Runner {
         &self.data
     }
 
-    fn set(&self, split: Split) -> &ImageSet {
+    pub(super) fn set(&self, split: Split) -> &ImageSet {
         match split {
             Split::Train => &self.data.train,
             Split::Test => &self.data.test,
@@ -459,75 +459,6 @@ impl Runner {
         all
     }
 
-    /// Evaluates the first `samples` (default all) of a split.
-    pub fn evaluate(&mut self, split: Split, samples: Option<u32>) -> Result<Evaluation, String> {
-        let available = self.set(split).len();
-        let n = samples.map_or(available, |s| s as usize);
-        if n > available {
-            return Err(format!(
-                "asks for {n} samples but the {} split has {available}",
-                split_name(split)
-            ));
-        }
-        if n == 0 {
-            // An accuracy over no samples would be a fake 0% (and batch aggregates would
-            // average it in).
-            return Err(format!(
-                "the {} split is empty, so there is nothing to evaluate (check the dataset \
-                 and data.test_limit / data.train_limit)",
-                split_name(split)
-            ));
-        }
-        let bar = progress_bar(
-            n as u64,
-            &format!("evaluate {}", split_name(split)),
-            self.quiet,
-        );
-        let started = Instant::now();
-        let cache_before = self.pattern_counters().unwrap_or_default();
-        let indices: Vec<usize> = (0..n).collect();
-        let outcomes = self.run_indices(split, &indices, &bar);
-        bar.finish_and_clear();
-        if self.interrupted() {
-            return Err("interrupted".into());
-        }
-        let mut tally = Tally::new(self.sim.settings_classes() as u32);
-        for o in &outcomes {
-            tally.add(o);
-        }
-        let mut evaluation = tally.finish(split, started.elapsed().as_secs_f64());
-        evaluation.pattern_cache = self.pattern_counters().map(|c| c.since(&cache_before));
-        Ok(evaluation)
-    }
-
-    /// Training samples run so far (over all epochs, restores included).
-    pub fn samples_seen(&self) -> u64 {
-        self.state.samples_seen
-    }
-
-    /// Training epochs completed.
-    pub fn epochs_done(&self) -> u32 {
-        self.state.epochs_done
-    }
-
-    /// Index of the next script step (what a checkpoint taken now records).
-    pub fn script_position(&self) -> usize {
-        self.state.script_position as usize
-    }
-
-    /// A flag that, once set (from any thread), stops the running training or evaluation
-    /// after its current sample: [`Runner::evaluate`] then fails with "interrupted",
-    /// [`Runner::train_epochs`] and [`Runner::run_script`] with [`RunError::Interrupted`].
-    /// The caller clears it before the next call.
-    pub fn interrupt_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-        self.interrupt.clone()
-    }
-
-    /// Whether [`Runner::interrupt_flag`] is set.
-    pub fn interrupted(&self) -> bool {
-        self.interrupt.load(Ordering::Relaxed)
-    }
-
     /// The primary world, its evaluation replicas and its batch worlds.
     fn worlds(&self) -> impl Iterator<Item = &Simulation> {
         std::iter::once(&self.sim)
@@ -654,19 +585,40 @@ impl Runner {
                 message,
             };
             match step {
-                Step::Evaluate { split, samples } => {
-                    let evaluated = self.evaluate(*split, *samples);
+                Step::Evaluate {
+                    split,
+                    samples,
+                    predictions,
+                } => {
+                    let evaluated = self.evaluate_outcomes(*split, *samples);
                     if self.interrupted() {
                         return Err(RunError::Interrupted);
                     }
-                    let mut e = evaluated.map_err(fail)?;
+                    let (mut e, outcomes) = evaluated.map_err(fail)?;
                     e.step = index + 1;
                     e.after_epochs = self.state.epochs_done;
+                    e.samples_seen = self.state.samples_seen;
+                    if let Some(out) = &self.out {
+                        let path = out.path().join(format!("confusion-{}.svg", index + 1));
+                        let title =
+                            format!("{}: confusion, script step {}", self.scene.name, index + 1);
+                        let svg = super::confusion::render(&e, &title);
+                        crate::atomic::write(&path, svg.as_bytes())
+                            .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+                    }
+                    if *predictions {
+                        let path = self.resolve(&format!("predictions-{}.csv", index + 1));
+                        let classes = self.scene.architecture.classes as usize;
+                        let text = super::predict::outcomes_csv(&outcomes, classes);
+                        crate::atomic::write(&path, text.as_bytes())
+                            .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+                    }
                     evaluations.push(e);
                 }
                 Step::Train {
                     epochs,
                     samples_per_epoch,
+                    evaluate_every,
                 } => {
                     if self.data.train.is_empty() {
                         return Err(fail("the training split is empty".into()));
@@ -681,8 +633,18 @@ impl Runner {
                         )));
                     }
                     for _ in 0..*epochs {
-                        self.train_epochs(1, *samples_per_epoch)?;
-                        self.write_curves().map_err(|e| {
+                        let every = evaluate_every.map(u64::from);
+                        let (_, held_out) = self
+                            .run_epoch(*samples_per_epoch, true, every)
+                            .map_err(|e| match e {
+                                RunError::Step { message, .. } => fail(message),
+                                other => other,
+                            })?;
+                        for mut e in held_out {
+                            e.step = index + 1;
+                            evaluations.push(e);
+                        }
+                        self.write_curves(&evaluations).map_err(|e| {
                             fail(format!(
                                 "cannot write the training reports in {}: {e}",
                                 self.output_dir()
@@ -718,6 +680,12 @@ impl Runner {
                     self.sim.apply_settings(&self.scene);
                 }
             }
+        }
+        if let Some(out) = &self.out {
+            // The last evaluations came after the last epoch's plot.
+            let chance = 1.0 / f64::from(self.scene.architecture.classes.max(1));
+            out.write_curves_plot(&self.training, &evaluations, chance, &self.scene.name)
+                .map_err(|e| self.output_error(e))?;
         }
         let report = RunReport {
             baseline: self.baseline(&evaluations),
@@ -774,13 +742,14 @@ impl Runner {
         }
     }
 
-    fn write_curves(&self) -> std::io::Result<()> {
+    fn write_curves(&self, evaluations: &[Evaluation]) -> std::io::Result<()> {
         if let Some(out) = &self.out {
             if let Some(last) = self.training.last() {
                 out.append_metrics(last)?;
             }
             out.write_curves_csv(&self.training)?;
-            out.write_plot(&self.training, &self.scene.name)?;
+            let chance = 1.0 / f64::from(self.scene.architecture.classes.max(1));
+            out.write_curves_plot(&self.training, evaluations, chance, &self.scene.name)?;
         }
         Ok(())
     }
@@ -813,6 +782,15 @@ impl Runner {
             "threads": self.sim.threads(),
             "eval_replicas": self.scene.schedule.eval_replicas,
             "crate_version": env!("CARGO_PKG_VERSION"),
+            "provenance": super::provenance::block(
+                &self.scene,
+                self.sim.settings().backend.name(),
+                &self
+                    .restores
+                    .iter()
+                    .map(|r| (r.path.clone(), r.hash.clone()))
+                    .collect::<Vec<_>>(),
+            ),
             "started": started,
             "finished": finished,
         })

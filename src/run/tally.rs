@@ -43,6 +43,7 @@ impl Tally {
         Evaluation {
             step: 0,
             after_epochs: 0,
+            samples_seen: 0,
             split,
             samples: self.samples as usize,
             accuracy: self.correct as f64 / n,

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::data::Splits;
 use crate::model::rng::{self, Stream};
-use crate::run::report::EpochMetrics;
+use crate::run::report::{EpochMetrics, Evaluation};
 use crate::run::{RunError, Runner, progress_bar};
 use crate::scene::Split;
 use crate::sim::{Encoder, SampleOutcome, Simulation, Stage};
@@ -127,8 +127,8 @@ impl Runner {
     /// The epoch's metrics are appended to the training log and returned. It does not look at
     /// [`Runner::interrupt_flag`] ([`Runner::train_epochs`] does).
     pub fn train_epoch(&mut self, samples_per_epoch: Option<u32>) -> EpochMetrics {
-        match self.run_epoch(samples_per_epoch, false) {
-            Ok(m) => m,
+        match self.run_epoch(samples_per_epoch, false, None) {
+            Ok((m, _)) => m,
             Err(_) => unreachable!("an epoch that ignores the interrupt flag is never interrupted"),
         }
     }
@@ -143,16 +143,23 @@ impl Runner {
         samples_per_epoch: Option<u32>,
     ) -> Result<Vec<EpochMetrics>, RunError> {
         (0..epochs)
-            .map(|_| self.run_epoch(samples_per_epoch, true))
+            .map(|_| {
+                self.run_epoch(samples_per_epoch, true, None)
+                    .map(|(m, _)| m)
+            })
             .collect()
     }
 
-    /// One epoch, stopping between samples when `interruptible` and the flag is set.
-    fn run_epoch(
+    /// One epoch, stopping between samples when `interruptible` and the flag is set; with
+    /// `evaluate_every` = N, the test split is evaluated whenever the run's samples seen reach
+    /// a multiple of N (those evaluations are returned, with epoch and samples seen).
+    pub(super) fn run_epoch(
         &mut self,
         samples_per_epoch: Option<u32>,
         interruptible: bool,
-    ) -> Result<EpochMetrics, RunError> {
+        evaluate_every: Option<u64>,
+    ) -> Result<(EpochMetrics, Vec<Evaluation>), RunError> {
+        let mut held_out = Vec::new();
         if !self.state.epoch.is_open() {
             self.open_epoch(samples_per_epoch);
         }
@@ -166,11 +173,29 @@ impl Runner {
                 bar.finish_and_clear();
                 return Err(RunError::Interrupted);
             }
-            let (ran, done) = self.train_step(usize::MAX);
+            let before = self.state.samples_seen;
+            let limit = evaluate_every.map_or(usize::MAX, |n| (n - before % n) as usize);
+            let (ran, done) = self.train_step(limit);
             bar.inc(ran as u64);
+            if let Some(n) = evaluate_every
+                && self.state.samples_seen / n > before / n
+            {
+                let evaluated = self.evaluate(Split::Test, None);
+                if interruptible && self.interrupted() {
+                    return Err(RunError::Interrupted);
+                }
+                let mut e = evaluated.map_err(|message| RunError::Step {
+                    index: 0,
+                    step: String::new(),
+                    message,
+                })?;
+                e.after_epochs = self.state.epochs_done;
+                e.samples_seen = self.state.samples_seen;
+                held_out.push(e);
+            }
             if let Some(m) = done {
                 bar.finish_and_clear();
-                return Ok(m);
+                return Ok((m, held_out));
             }
             if self.state.epoch.position / 64 != shown {
                 shown = self.state.epoch.position / 64;

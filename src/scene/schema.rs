@@ -73,6 +73,7 @@ impl Default for Scene {
             script: vec![Step::Evaluate {
                 split: Split::Test,
                 samples: None,
+                predictions: false,
             }],
             sweep: Vec::new(),
         }
@@ -767,6 +768,10 @@ pub enum Step {
         /// The first `samples` of the split (`None` = all).
         #[serde(default)]
         samples: Option<u32>,
+        /// Also write every sample's prediction to `predictions-<step>.csv` in the run
+        /// directory (index, label, prediction, loss, timesteps, active outputs, logits).
+        #[serde(default)]
+        predictions: bool,
     },
     /// Online training: one sample at a time (forward, loss, credit, update), in an order drawn
     /// from the `order` stream, with adapter dropout.
@@ -777,6 +782,11 @@ pub enum Step {
         /// Samples visited per epoch (`None` = the whole training split).
         #[serde(default)]
         samples_per_epoch: Option<u32>,
+        /// Evaluate the whole test split every this many training samples (counted over the
+        /// run, so a restored run evaluates where the original would), 1 ..= 10 000 000;
+        /// each evaluation is reported with its step, epoch and samples seen (`None` = never).
+        #[serde(default)]
+        evaluate_every: Option<u32>,
     },
     /// Writes a checkpoint; a relative path lives in the run's output directory.
     Checkpoint {

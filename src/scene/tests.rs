@@ -81,7 +81,8 @@ fn parses_the_test_scene_and_fills_defaults() {
         scene.script,
         [Step::Evaluate {
             split: Split::Test,
-            samples: Some(100)
+            samples: Some(100),
+            predictions: false
         }]
     );
     assert_eq!(scene.radiation, Radiation::default());
@@ -724,11 +725,13 @@ fn doc_examples_parse_and_state_the_defaults() {
         [
             Step::Train {
                 epochs: 2,
-                samples_per_epoch: None
+                samples_per_epoch: None,
+                evaluate_every: None
             },
             Step::Evaluate {
                 split: Split::Test,
-                samples: None
+                samples: None,
+                predictions: false
             },
             Step::Set {
                 field: "training.learning_rate_phase".into(),
@@ -736,11 +739,13 @@ fn doc_examples_parse_and_state_the_defaults() {
             },
             Step::Train {
                 epochs: 1,
-                samples_per_epoch: None
+                samples_per_epoch: None,
+                evaluate_every: None
             },
             Step::Evaluate {
                 split: Split::Test,
-                samples: None
+                samples: None,
+                predictions: false
             },
             Step::Checkpoint {
                 path: "model.ckpt".into()
@@ -761,6 +766,7 @@ fn doc_examples_parse_and_state_the_defaults() {
     expected.script = vec![Step::Evaluate {
         split: Split::Test,
         samples: Some(500),
+        predictions: false,
     }];
     assert_eq!(example, expected);
     parse(blocks[3], "doc").unwrap();
@@ -828,6 +834,7 @@ fn training_defaults_are_the_specs() {
 const SCENE_DEFAULT_SCRIPT: [Step; 1] = [Step::Evaluate {
     split: Split::Test,
     samples: None,
+    predictions: false,
 }];
 
 #[test]
@@ -911,15 +918,18 @@ fn training_steps_parse() {
         [
             Step::Train {
                 epochs: 1,
-                samples_per_epoch: None
+                samples_per_epoch: None,
+                evaluate_every: None
             },
             Step::Train {
                 epochs: 3,
-                samples_per_epoch: Some(100)
+                samples_per_epoch: Some(100),
+                evaluate_every: None
             },
             Step::Evaluate {
                 split: Split::Test,
-                samples: None
+                samples: None,
+                predictions: false
             },
             Step::Checkpoint {
                 path: "model.ckpt".into()

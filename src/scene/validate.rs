@@ -623,10 +623,15 @@ impl Checker {
                 Step::Train {
                     epochs,
                     samples_per_epoch,
+                    evaluate_every,
                 } => {
                     self.int(&format!("script[{i}].epochs"), (*epochs).into(), 1, 100_000);
                     if let Some(n) = *samples_per_epoch {
                         self.at_least(&format!("script[{i}].samples_per_epoch"), n.into(), 1);
+                    }
+                    if let Some(n) = *evaluate_every {
+                        let field = format!("script[{i}].evaluate_every");
+                        self.int(&field, n.into(), 1, 10_000_000);
                     }
                 }
                 Step::Checkpoint { path } | Step::Restore { path } => {

@@ -14,6 +14,7 @@ mod persist;
 pub mod resources;
 pub mod schedule;
 pub mod systems;
+pub mod systrace;
 pub mod trace;
 
 use bevy_ecs::prelude::*;
@@ -72,6 +73,8 @@ pub struct SampleOutcome {
     pub active_outputs: u32,
     /// Index dimensions changed by this sample's update (0 when evaluating).
     pub parameters_changed: u32,
+    /// The logits at readout, one per class (empty when no output was active).
+    pub logits: Vec<f32>,
 }
 
 /// Pixels of a 28 × 28 image, the size of MNIST and of the embedded synthetic digits.
@@ -405,6 +408,7 @@ impl Simulation {
                 state.active_sum as f64 / state.t as f64
             },
             active_outputs: readout.active_outputs,
+            logits: readout.logits.clone(),
         }
     }
 

@@ -518,6 +518,9 @@ impl Drop for StageTimer<'_> {
         if let Some(entry) = self.system {
             entry.nanos.fetch_add(ns, Ordering::Relaxed);
             entry.runs.fetch_add(1, Ordering::Relaxed);
+            if super::systrace::enabled() {
+                super::systrace::record(&entry.label, self.stage, start, ns);
+            }
         }
     }
 }
