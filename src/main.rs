@@ -124,6 +124,25 @@ enum Command {
         #[command(subcommand)]
         command: ExperimentCommand,
     },
+    /// Record the forward pass of a few samples at every timestep: Arrow tables (steps,
+    /// active nodes, arrivals kept and filtered, outputs), trace.json and a raster and network
+    /// picture per sample.
+    Trace {
+        #[command(flatten)]
+        scene: SceneArgs,
+        /// Restore this checkpoint first (a trained model; its scene settings apply).
+        #[arg(long, value_name = "CKPT")]
+        checkpoint: Option<PathBuf>,
+        /// The split the samples come from.
+        #[arg(long, value_enum, default_value = "test")]
+        split: TraceSplit,
+        /// Sample indices in the split, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0")]
+        samples: Vec<usize>,
+        /// Output directory (default: runs/<scene>-<seed>-trace/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Write a checkpoint's model as named tensors in a safetensors file (parameters, class
     /// encodings, adapter weights, the graph as CSR, float shadows; the scene in the metadata).
     Export {
@@ -162,6 +181,15 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+/// A split for `trace`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TraceSplit {
+    /// The held-out test split.
+    Test,
+    /// The training split.
+    Train,
 }
 
 #[derive(Subcommand)]
@@ -412,6 +440,39 @@ fn real_main() -> Result<ExitCode> {
             }
             if !report.hashes_agree {
                 bail!("configurations ended in different worlds: determinism is broken");
+            }
+        }
+        Command::Trace {
+            scene,
+            checkpoint,
+            split,
+            samples,
+            out,
+        } => {
+            let scene = scene.load()?;
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!("runs/{}-{}-trace", scene.name, scene.seed))
+            });
+            let mut runner = Runner::new(&scene, true)?;
+            if let Some(ckpt) = &checkpoint {
+                let step = runner.script_position();
+                let note = runner.restore_checkpoint(ckpt, step)?;
+                eprint!("{note}");
+            }
+            let split = match split {
+                TraceSplit::Test => neurograph::scene::Split::Test,
+                TraceSplit::Train => neurograph::scene::Split::Train,
+            };
+            let files = runner
+                .write_trace(&out, split, &samples)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "wrote {} files to {}:",
+                files.files.len(),
+                files.dir.display()
+            );
+            for f in &files.files {
+                println!("  {f}");
             }
         }
         Command::Export {

@@ -149,6 +149,10 @@ class Run:
         - ``sources``: T arrays of the nodes each timestep radiated from, and
           ``radiation_targets``: T arrays (sources, K) int64, -1-padded (empty when radiation
           is off or for the injection record);
+        - ``arrivals``: T dicts of arrays ``source``, ``target`` (uint32), ``radiation``,
+          ``kept`` (bool: not dropped by the excitatory gate) and ``strength`` (float32), one
+          entry per phase cell of the timestep (the rows of ``neurograph trace``'s
+          ``arrivals.arrow``);
         - ``logits`` (classes,), ``prediction`` (-1: none), ``timesteps``, ``settled``, ``top_k``.
         ``label`` only sets the reported loss's label; it does not change the pass.
         """

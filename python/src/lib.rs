@@ -381,6 +381,23 @@ impl Run {
                     .into_pyarray(py),
             );
         }
+        let mut arrivals = Vec::with_capacity(steps);
+        for st in &trace.steps {
+            let a = PyDict::new(py);
+            let col = |f: fn(&neurograph::sim::trace::TraceArrival) -> u32| -> Vec<u32> {
+                st.arrivals.iter().map(f).collect()
+            };
+            a.set_item("source", Array1::from(col(|x| x.source)).into_pyarray(py))?;
+            a.set_item("target", Array1::from(col(|x| x.target)).into_pyarray(py))?;
+            let radiation: Vec<bool> = st.arrivals.iter().map(|x| x.radiation).collect();
+            a.set_item("radiation", Array1::from(radiation).into_pyarray(py))?;
+            let strength: Vec<f32> = st.arrivals.iter().map(|x| x.strength).collect();
+            a.set_item("strength", Array1::from(strength).into_pyarray(py))?;
+            let kept: Vec<bool> = st.arrivals.iter().map(|x| x.kept).collect();
+            a.set_item("kept", Array1::from(kept).into_pyarray(py))?;
+            arrivals.push(a);
+        }
+        d.set_item("arrivals", arrivals)?;
         d.set_item("sources", sources)?;
         d.set_item("radiation_targets", targets)?;
         d.set_item(

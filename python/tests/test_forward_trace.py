@@ -141,3 +141,24 @@ def test_data_returns_the_split_the_run_evaluates(small_scene):
     assert e["accuracy"] == (out.predictions == y).mean()
     with pytest.raises(ValueError, match="split"):
         run.data("validation")
+
+
+def test_trace_arrivals_equal_the_cli_trace_files(cli, radiation_scene, tmp_path):
+    import pandas as pd  # with pyarrow, from the package's test extras
+    cli("trace", str(radiation_scene), "--samples", "0,4", "--out", str(tmp_path / "tr"))
+    run = neurograph.Run(radiation_scene)
+    x, _ = run.data("test")
+    table = pd.read_feather(tmp_path / "tr" / "arrivals.arrow")
+    nodes = pd.read_feather(tmp_path / "tr" / "nodes.arrow")
+    for sample in (0, 4):
+        tr = run.trace(x[sample])
+        for t, arrivals in enumerate(tr["arrivals"]):
+            rows = table[(table["sample"] == sample) & (table["t"] == t)]
+            assert np.array_equal(rows["source"].to_numpy(), arrivals["source"])
+            assert np.array_equal(rows["target"].to_numpy(), arrivals["target"])
+            assert np.array_equal(rows["kept"].to_numpy(), arrivals["kept"])
+            assert np.array_equal(rows["strength"].to_numpy(), arrivals["strength"])
+            active = nodes[(nodes["sample"] == sample) & (nodes["t"] == t)]
+            assert np.array_equal(active["node"].to_numpy(), np.flatnonzero(tr["active"][t]))
+            assert np.array_equal(active["strength"].to_numpy(), tr["strength"][t][tr["active"][t]])
+            assert np.array_equal(active["phase_0"].to_numpy(), tr["phase"][t][tr["active"][t], 0])

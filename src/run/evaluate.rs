@@ -57,6 +57,8 @@ impl Runner {
         }
         let mut evaluation = tally.finish(split, started.elapsed().as_secs_f64());
         evaluation.pattern_cache = self.pattern_counters().map(|c| c.since(&cache_before));
+        evaluation.after_epochs = self.state.epochs_done;
+        evaluation.samples_seen = self.state.samples_seen;
         Ok((evaluation, outcomes))
     }
 

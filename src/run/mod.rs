@@ -24,11 +24,13 @@ pub mod plot;
 pub mod predict;
 mod progress;
 pub mod provenance;
+mod raster;
 pub mod report;
 mod resume;
 mod runner;
 mod tally;
 mod time;
+pub mod trace_out;
 mod train;
 
 pub(crate) use crate::state::Tally;

@@ -596,8 +596,6 @@ impl Runner {
                     }
                     let (mut e, outcomes) = evaluated.map_err(fail)?;
                     e.step = index + 1;
-                    e.after_epochs = self.state.epochs_done;
-                    e.samples_seen = self.state.samples_seen;
                     if let Some(out) = &self.out {
                         let path = out.path().join(format!("confusion-{}.svg", index + 1));
                         let title =
@@ -652,6 +650,11 @@ impl Runner {
                             ))
                         })?;
                     }
+                }
+                Step::Trace { split, samples } => {
+                    let dir = self.resolve(&format!("trace-{}", index + 1));
+                    let indices: Vec<usize> = samples.iter().map(|&i| i as usize).collect();
+                    self.write_trace(&dir, *split, &indices).map_err(fail)?;
                 }
                 Step::Checkpoint { path } => {
                     let target = self.resolve(path);
@@ -820,6 +823,7 @@ fn step_label(step: &Step) -> String {
     match step {
         Step::Evaluate { split, .. } => format!("Evaluate(split: {split:?})"),
         Step::Train { epochs, .. } => format!("Train(epochs: {epochs})"),
+        Step::Trace { split, samples } => format!("Trace(split: {split:?}, samples: {samples:?})"),
         Step::Checkpoint { path } => format!("Checkpoint(path: {path:?})"),
         Step::Restore { path } => format!("Restore(path: {path:?})"),
         Step::Set { field, value } => format!("Set(field: {field:?}, value: {value:?})"),

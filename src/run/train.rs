@@ -184,13 +184,11 @@ impl Runner {
                 if interruptible && self.interrupted() {
                     return Err(RunError::Interrupted);
                 }
-                let mut e = evaluated.map_err(|message| RunError::Step {
+                let e = evaluated.map_err(|message| RunError::Step {
                     index: 0,
                     step: String::new(),
                     message,
                 })?;
-                e.after_epochs = self.state.epochs_done;
-                e.samples_seen = self.state.samples_seen;
                 held_out.push(e);
             }
             if let Some(m) = done {

@@ -756,6 +756,10 @@ pub enum Split {
     Test,
 }
 
+fn default_trace_split() -> Split {
+    Split::Test
+}
+
 /// One step of a scene's script.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -787,6 +791,16 @@ pub enum Step {
         /// each evaluation is reported with its step, epoch and samples seen (`None` = never).
         #[serde(default)]
         evaluate_every: Option<u32>,
+    },
+    /// Records the forward pass of a few samples at every timestep into `trace-<step>/` in
+    /// the run directory: Arrow tables (steps, active nodes, arrivals, outputs), `trace.json`
+    /// and a raster and network picture per sample (see `neurograph trace`).
+    Trace {
+        /// The split the samples come from.
+        #[serde(default = "default_trace_split")]
+        split: Split,
+        /// Indices in the split, 1 to 1000 of them.
+        samples: Vec<u32>,
     },
     /// Writes a checkpoint; a relative path lives in the run's output directory.
     Checkpoint {

@@ -634,6 +634,13 @@ impl Checker {
                         self.int(&field, n.into(), 1, 10_000_000);
                     }
                 }
+                Step::Trace { samples, .. } => {
+                    let field = format!("script[{i}].samples");
+                    if samples.is_empty() || samples.len() > 1000 {
+                        let shown = format!("{} indices", samples.len());
+                        self.push(&field, shown, "must list 1 ..= 1000 sample indices");
+                    }
+                }
                 Step::Checkpoint { path } | Step::Restore { path } => {
                     if path.is_empty() {
                         self.push(&format!("script[{i}].path"), "\"\"", "must not be empty");

@@ -330,6 +330,9 @@ pub struct Emissions {
     /// Whether this timestep's cells went straight into [`Arrivals`] as they were computed
     /// (`combine: Sum` on one thread without a backprop tape), leaving the cell buffers empty.
     pub fused: bool,
+    /// Keep the cells in the buffers even where they could be fused (a trace reads them; the
+    /// sums are the same either way).
+    pub keep: bool,
 }
 
 /// The result of the current sample's readout.

@@ -95,7 +95,8 @@ pub fn emit(
         tables: &ctx.tables.0,
     };
     let settings = &ctx.settings;
-    em.fused = settings.phasor.is_none()
+    em.fused = !em.keep
+        && settings.phasor.is_none()
         && !super::backward::records_tape(&sample, &training)
         && parallel::split_ranges(sources, workers.threads, workers.batch_size).len() <= 1;
     if em.fused {
