@@ -233,7 +233,10 @@ pub fn render_network(tr: &Traced, j: usize, first_output: usize, layers: &[u32]
         st.active.iter().filter(|&&a| a).count()
     );
     svg_open(&mut s, f64::from(w), f64::from(h), 11, 24.0, &title);
-    let _ = writeln!(s, r#"<g class="edges">"#);
+    let _ = writeln!(
+        s,
+        r#"<g class="edges" stroke-width="0.4" stroke-opacity="0.5">"#
+    );
     // Radiation edges when the record has any, else every arrival (a settled pass has only
     // static ones).
     let radiation_only = st.arrivals.iter().any(|a| a.radiation);
@@ -248,7 +251,7 @@ pub fn render_network(tr: &Traced, j: usize, first_output: usize, layers: &[u32]
         let color = if a.kept { "#3b3b3b" } else { "#f4a3a3" };
         let _ = writeln!(
             s,
-            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="0.4" stroke-opacity="0.5"/>"#,
+            r#"<line x1="{:.0}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="{color}"/>"#,
             p.x, p.y, q.x, q.y
         );
     }
