@@ -14,6 +14,7 @@
 
 mod chart;
 pub mod cli;
+pub mod curves;
 pub mod summary;
 
 use std::path::{Path, PathBuf};

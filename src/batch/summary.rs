@@ -30,6 +30,8 @@ pub const AGGREGATE_CSV_FILE: &str = "batch-aggregate.csv";
 pub const AGGREGATE_TXT_FILE: &str = "batch-aggregate.txt";
 /// Name of the comparison bar chart.
 pub const COMPARISON_SVG_FILE: &str = "batch-comparison.svg";
+/// Held-out accuracy over epochs across seeds (see [`super::curves`]).
+pub const CURVES_SVG_FILE: &str = "batch-curves.svg";
 
 /// How a run of the batch ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -437,6 +439,13 @@ pub fn write_summary(dir: &Path, rows: &[RunRow], title: &str) -> io::Result<Vec
     write_atomic(
         &dir.join(COMPARISON_SVG_FILE),
         render_comparison_svg(&aggs, title).as_bytes(),
+    )?;
+    let (groups, chance) =
+        super::curves::group(rows, |r| super::curves::read_run(Path::new(&r.dir)));
+    let curves_title = "batch: held-out accuracy over epochs (mean and min-max over seeds)";
+    write_atomic(
+        &dir.join(CURVES_SVG_FILE),
+        super::curves::render(&groups, chance, curves_title).as_bytes(),
     )?;
     Ok(aggs)
 }

@@ -465,6 +465,7 @@ fn write_summary_writes_five_files_and_no_temporaries() {
             AGGREGATE_CSV_FILE,
             AGGREGATE_TXT_FILE,
             COMPARISON_SVG_FILE,
+            CURVES_SVG_FILE,
             SUMMARY_CSV_FILE,
             SUMMARY_JSONL_FILE
         ]
