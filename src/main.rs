@@ -190,6 +190,8 @@ enum TraceSplit {
     Test,
     /// The training split.
     Train,
+    /// The validation split (`data.validation`).
+    Validation,
 }
 
 #[derive(Subcommand)]
@@ -462,6 +464,7 @@ fn real_main() -> Result<ExitCode> {
             let split = match split {
                 TraceSplit::Test => neurograph::scene::Split::Test,
                 TraceSplit::Train => neurograph::scene::Split::Train,
+                TraceSplit::Validation => neurograph::scene::Split::Validation,
             };
             let files = runner
                 .write_trace(&out, split, &samples)

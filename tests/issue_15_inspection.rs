@@ -191,3 +191,45 @@ fn the_manifest_records_provenance_with_content_hashes() {
     assert!(text.contains(&format!("fnv1a64 {want}")), "{text}");
     assert!(text.contains("step  epochs     seen split"), "{text}");
 }
+
+#[test]
+fn a_validation_split_is_carved_from_training_and_evaluated_during_training() {
+    let mut s = scene("[Train(epochs: 1, evaluate_every: 20), Evaluate(split: Validation)]");
+    s.data.validation = Some(15);
+    let mut runner = Runner::new(&s, true).unwrap();
+    let whole = Runner::new(&scene("[Evaluate(split: Test)]"), true).unwrap();
+    // The last 15 of the 60 training samples, in order; training keeps the first 45.
+    let (train, validation) = (&runner.data().train, &runner.data().validation);
+    assert_eq!((train.len(), validation.len()), (45, 15));
+    assert_eq!(validation.labels[..], whole.data().train.labels[45..]);
+    assert_eq!(validation.images[..], whole.data().train.images[45 * 784..]);
+    let report = runner.run_script().unwrap();
+    assert_eq!(report.training[0].samples, 45);
+    let held: Vec<(Split, u64)> = report
+        .evaluations
+        .iter()
+        .map(|e| (e.split, e.samples_seen))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            (Split::Validation, 20),
+            (Split::Validation, 40),
+            (Split::Validation, 45)
+        ]
+    );
+    assert!(report.evaluations.iter().all(|e| e.samples == 15));
+    // The last two are the same model on the same split.
+    assert_eq!(
+        report.evaluations[2].accuracy,
+        runner.evaluate(Split::Validation, None).unwrap().accuracy
+    );
+    // Asking for the whole training split is refused with the limit.
+    let mut bad = scene("[Evaluate(split: Test)]");
+    bad.data.validation = Some(60);
+    let e = Runner::new(&bad, true).err().unwrap().to_string();
+    assert!(
+        e.contains("data.validation = 60") && e.contains("at most 59"),
+        "{e}"
+    );
+}

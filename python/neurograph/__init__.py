@@ -118,7 +118,8 @@ class Run:
         return json.loads(self._run._train(epochs, samples_per_epoch))
 
     def evaluate(self, split: str = "test", samples: int | None = None) -> dict:
-        """Evaluates the first ``samples`` (default all) of ``"test"`` or ``"train"``; returns
+        """Evaluates the first ``samples`` (default all) of ``"test"``, ``"train"`` or
+        ``"validation"`` (with ``data.validation``); returns
         the evaluation as in the JSON report (accuracy, loss, coverage, confusion, ...)."""
         return json.loads(self._run._evaluate(split, samples))
 
@@ -131,7 +132,8 @@ class Run:
         return json.loads(self._run._training_log())
 
     def data(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-        """The run's ``"test"`` or ``"train"`` images, uint8 ``(n, h, w)``, and labels ``(n,)``."""
+        """The run's ``"test"``, ``"train"`` or ``"validation"`` images, uint8 ``(n, h, w)``,
+        and labels ``(n,)``."""
         return self._run.data(split)
 
     def forward(self, images: np.ndarray) -> Forward:

@@ -153,8 +153,9 @@ fn split_of(name: &str) -> PyResult<Split> {
     match name {
         "test" => Ok(Split::Test),
         "train" | "training" => Ok(Split::Train),
+        "validation" => Ok(Split::Validation),
         other => Err(PyValueError::new_err(format!(
-            "split must be \"test\" or \"train\", got {other:?}"
+            "split must be \"test\", \"train\" or \"validation\", got {other:?}"
         ))),
     }
 }
@@ -543,7 +544,7 @@ impl Run {
     }
 
     /// A split's images `(n, h, w)` uint8 and labels `(n,)` uint8, as the run loaded them
-    /// (after `data.train_limit` / `data.test_limit`).
+    /// (after `data.train_limit` / `data.test_limit` / `data.validation`).
     #[expect(clippy::type_complexity, reason = "two numpy arrays")]
     fn data<'py>(
         &self,
@@ -557,6 +558,7 @@ impl Run {
         let set = quick(py, self, |r| match split {
             Split::Train => r.data().train.clone(),
             Split::Test => r.data().test.clone(),
+            Split::Validation => r.data().validation.clone(),
         });
         let n = set.labels.len();
         let images = Array3::from_shape_vec((n, set.rows, set.cols), set.images).map_err(err)?;

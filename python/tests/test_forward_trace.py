@@ -140,7 +140,7 @@ def test_data_returns_the_split_the_run_evaluates(small_scene):
     e = run.evaluate(split="test")
     assert e["accuracy"] == (out.predictions == y).mean()
     with pytest.raises(ValueError, match="split"):
-        run.data("validation")
+        run.data("valid")
 
 
 def test_trace_arrivals_equal_the_cli_trace_files(cli, radiation_scene, tmp_path):

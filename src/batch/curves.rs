@@ -36,8 +36,15 @@ pub fn read_run(dir: &Path) -> Option<RunCurve> {
             curve.training.insert(epoch as u32, acc);
         }
     }
-    for e in v["evaluations"].as_array().into_iter().flatten() {
-        if e["split"] == "test"
+    let evaluations = v["evaluations"].as_array().cloned().unwrap_or_default();
+    // Validation evaluations when the run has any (`data.validation`), else test ones.
+    let held = if evaluations.iter().any(|e| e["split"] == "validation") {
+        "validation"
+    } else {
+        "test"
+    };
+    for e in &evaluations {
+        if e["split"] == held
             && let (Some(epochs), Some(acc)) = (e["after_epochs"].as_u64(), e["accuracy"].as_f64())
         {
             // Later evaluations after the same epoch count replace earlier ones.

@@ -275,7 +275,18 @@ pub fn load_idx_dir(dir: &Path) -> Result<Splits, DataError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "idx".to_string());
-    Ok(Splits { name, train, test })
+    let validation = ImageSet {
+        rows: train.rows,
+        cols: train.cols,
+        images: Vec::new(),
+        labels: Vec::new(),
+    };
+    Ok(Splits {
+        name,
+        train,
+        test,
+        validation,
+    })
 }
 
 /// Checks the [`ImageSet`] invariant and that it fits in an IDX header.

@@ -102,6 +102,9 @@ pub struct Splits {
     pub train: ImageSet,
     /// Test split.
     pub test: ImageSet,
+    /// Validation split carved from the end of the training split (`data.validation`;
+    /// empty when none).
+    pub validation: ImageSet,
 }
 
 impl Splits {
@@ -129,6 +132,18 @@ fn path_list(paths: &[PathBuf]) -> String {
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// `data.validation` asks for at least as many samples as training has.
+    #[error(
+        "data.validation = {asked} but the training split has {train} samples: ask for at \
+         most {} so training keeps at least one",
+        train.saturating_sub(1)
+    )]
+    Validation {
+        /// Samples asked for.
+        asked: usize,
+        /// Training samples (after `data.train_limit`).
+        train: usize,
+    },
     /// None of the candidate file names exists.
     #[error(
         "missing {what}: tried {}; run scripts/fetch-mnist.sh to download MNIST",

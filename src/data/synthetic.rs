@@ -219,10 +219,17 @@ pub fn synthetic(seed: u64, train: usize, test: usize) -> Splits {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(2);
     let test = generate(&mut rng, &templates, test);
+    let validation = ImageSet {
+        rows: train.rows,
+        cols: train.cols,
+        images: Vec::new(),
+        labels: Vec::new(),
+    };
     Splits {
         name: "synthetic".to_string(),
         train,
         test,
+        validation,
     }
 }
 

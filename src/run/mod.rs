@@ -67,7 +67,7 @@ pub struct Runner {
     /// The chunk's per-sample gradients, reused (workspace).
     gradients: Vec<Vec<f32>>,
     data: Splits,
-    caches: [EncodingCache; 2],
+    caches: [EncodingCache; 3],
     quiet: bool,
     /// The runner's persistent state (the primary world holds its own).
     state: crate::state::RunnerState,

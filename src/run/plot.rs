@@ -65,9 +65,16 @@ pub fn held_out_points(epochs: &[EpochMetrics], evaluations: &[Evaluation]) -> V
         total += u64::from(m.samples);
         ends.push((f64::from(m.epoch), total));
     }
+    // Validation evaluations when there are any (`data.validation`), else test ones.
+    use crate::scene::Split;
+    let held = if evaluations.iter().any(|e| e.split == Split::Validation) {
+        Split::Validation
+    } else {
+        Split::Test
+    };
     evaluations
         .iter()
-        .filter(|e| e.split == crate::scene::Split::Test)
+        .filter(|e| e.split == held)
         .map(|e| {
             let mut start = 0u64;
             let mut epoch = 0.0;

@@ -184,6 +184,7 @@ pub fn split_name(split: Split) -> &'static str {
     match split {
         Split::Train => "train",
         Split::Test => "test",
+        Split::Validation => "validation",
     }
 }
 
@@ -208,10 +209,10 @@ mod split_as_name {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
         let name = String::deserialize(d)?;
-        [Split::Train, Split::Test]
+        [Split::Train, Split::Test, Split::Validation]
             .into_iter()
             .find(|&s| super::split_name(s) == name)
-            .ok_or_else(|| D::Error::unknown_variant(&name, &["train", "test"]))
+            .ok_or_else(|| D::Error::unknown_variant(&name, &["train", "test", "validation"]))
     }
 }
 

@@ -95,6 +95,16 @@ pub fn load_data(scene: &Scene) -> Result<Splits, DataError> {
     if let Some(n) = scene.data.test_limit {
         splits.test.truncate(n as usize);
     }
+    if let Some(k) = scene.data.validation {
+        let n = splits.train.len();
+        let k = k as usize;
+        if k >= n {
+            return Err(DataError::Validation { asked: k, train: n });
+        }
+        let pixels = splits.train.pixels();
+        splits.validation.images = splits.train.images.split_off((n - k) * pixels);
+        splits.validation.labels = splits.train.labels.split_off(n - k);
+    }
     Ok(splits)
 }
 
@@ -304,6 +314,7 @@ impl Runner {
             let image = match split {
                 Split::Train => self.data.train.image(i),
                 Split::Test => self.data.test.image(i),
+                Split::Validation => self.data.validation.image(i),
             };
             self.sim.encode(image, p, m);
             self.sim.add_stage_time(Stage::Inject, started);
@@ -334,6 +345,7 @@ impl Runner {
         match split {
             Split::Train => &self.data.train,
             Split::Test => &self.data.test,
+            Split::Validation => &self.data.validation,
         }
     }
 
@@ -394,6 +406,7 @@ impl Runner {
         let set = match split {
             Split::Train => &self.data.train,
             Split::Test => &self.data.test,
+            Split::Validation => &self.data.validation,
         };
         let cache = &mut self.caches[split as usize];
         if cache.entries.len() < n {

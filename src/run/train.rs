@@ -180,7 +180,13 @@ impl Runner {
             if let Some(n) = evaluate_every
                 && self.state.samples_seen / n > before / n
             {
-                let evaluated = self.evaluate(Split::Test, None);
+                // The validation split when the scene carves one, else the test split.
+                let split = if self.data.validation.is_empty() {
+                    Split::Test
+                } else {
+                    Split::Validation
+                };
+                let evaluated = self.evaluate(split, None);
                 if interruptible && self.interrupted() {
                     return Err(RunError::Interrupted);
                 }

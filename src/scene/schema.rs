@@ -642,6 +642,10 @@ pub struct Data {
     pub train_limit: Option<u32>,
     /// Use at most this many test samples (`None` = all).
     pub test_limit: Option<u32>,
+    /// Carve this many samples off the end of the training split (after `train_limit`) as a
+    /// validation split: training never sees them, `Evaluate(split: Validation)` and
+    /// `Train(evaluate_every)` evaluate them (`None` = no validation split).
+    pub validation: Option<u32>,
 }
 
 /// A dataset.
@@ -754,6 +758,8 @@ pub enum Split {
     Train,
     /// The held-out test split.
     Test,
+    /// The validation split carved from training (`data.validation`).
+    Validation,
 }
 
 fn default_trace_split() -> Split {

@@ -607,6 +607,9 @@ impl Checker {
         if let Some(limit) = d.test_limit {
             self.at_least("data.test_limit", limit.into(), 1);
         }
+        if let Some(k) = d.validation {
+            self.at_least("data.validation", k.into(), 1);
+        }
     }
 
     fn script(&mut self, script: &[Step]) {
