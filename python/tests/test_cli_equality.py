@@ -1,5 +1,7 @@
 """Python runs equal the command line's for the same scene and seed, bit for bit."""
 
+import json
+
 import neurograph
 
 TIMING = {"seconds", "samples_per_second"}
@@ -18,7 +20,10 @@ def test_script_metrics_equal_the_cli_report(cli, small_scene, tmp_path):
     assert len(report["training"]) == 2
     # The run directory has the CLI's files too.
     assert (tmp_path / "py" / "summary.json").exists()
-    assert (tmp_path / "py" / "metrics.jsonl").read_text().count("\n") == 2
+    lines = [json.loads(l) for l in (tmp_path / "py" / "metrics.jsonl").read_text().splitlines()]
+    # Two epoch lines and a line per evaluation (its step, epochs done and samples seen).
+    assert [l.get("kind") for l in lines] == ["evaluation", None, None, "evaluation"]
+    assert [l["samples_seen"] for l in lines if l.get("kind")] == [0, 640]
 
 
 def test_train_and_evaluate_calls_equal_the_script(cli, small_scene, tmp_path):

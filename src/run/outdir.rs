@@ -1,7 +1,9 @@
 //! A run's output directory and the files written into it:
 //!
-//! - `metrics.jsonl`: one [`EpochMetrics`] JSON object per line, appended and fsynced per epoch
-//!   (rewritten whole, atomically, after a `Restore`);
+//! - `metrics.jsonl`: one [`EpochMetrics`] JSON object per line, appended and fsynced per epoch,
+//!   and one line per evaluation (`"kind": "evaluation"`, with its step, epochs done and
+//!   samples seen) where it fell (rewritten whole, atomically, to the restored epochs after a
+//!   `Restore`);
 //! - `manifest.json`: what was run (scene, seed, executor, versions, times, and the
 //!   [`inputs_hash`] that says whether two runs are the same experiment);
 //! - `summary.json`: the final report, written last, so it marks a finished run;
@@ -251,7 +253,20 @@ impl RunDir {
 
     /// Appends one line to `metrics.jsonl`, flushed and fsynced before returning.
     pub fn append_metrics(&self, m: &EpochMetrics) -> io::Result<()> {
-        let mut line = serde_json::to_string(m).map_err(io::Error::other)?;
+        self.append_line(serde_json::to_string(m).map_err(io::Error::other)?)
+    }
+
+    /// Appends an evaluation to `metrics.jsonl` as a line with `"kind": "evaluation"` (its
+    /// script step, epochs done and samples seen included), between the epochs it fell in.
+    pub fn append_evaluation(&self, e: &super::report::Evaluation) -> io::Result<()> {
+        let mut v = serde_json::to_value(e).map_err(io::Error::other)?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert("kind".into(), "evaluation".into());
+        }
+        self.append_line(v.to_string())
+    }
+
+    fn append_line(&self, mut line: String) -> io::Result<()> {
         line.push('\n');
         let mut f = OpenOptions::new()
             .create(true)

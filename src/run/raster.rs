@@ -302,3 +302,96 @@ pub fn render_network(tr: &Traced, j: usize, first_output: usize, layers: &[u32]
     s.push_str("</svg>\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::plot::svg_check::assert_well_formed;
+    use crate::sim::trace::{Trace, TraceArrival, TraceStep};
+
+    /// Six nodes (2 inputs, 2 hidden, 2 outputs), two records.
+    fn traced() -> Traced {
+        let step = |t: u32, active: [bool; 6], tau: f32, arrivals: Vec<TraceArrival>| TraceStep {
+            t,
+            tau,
+            active: active.to_vec(),
+            phase: vec![1; 6],
+            magnitude: vec![2; 6],
+            strength: active.iter().map(|&a| if a { 2.0 } else { 0.0 }).collect(),
+            sources: Vec::new(),
+            radiation_targets: Vec::new(),
+            output_signals: vec![0.0; 2],
+            arrivals,
+        };
+        let arrival = |source, target, kept| TraceArrival {
+            source,
+            target,
+            radiation: true,
+            strength: 1.0,
+            kept,
+        };
+        Trace {
+            dim: 1,
+            top_k: 1,
+            settled: false,
+            steps: vec![
+                step(0, [true, true, false, false, false, false], 1.0, Vec::new()),
+                step(
+                    1,
+                    [false, true, true, true, false, true],
+                    0.9,
+                    vec![arrival(0, 2, true), arrival(1, 3, false)],
+                ),
+            ],
+            logits: vec![0.5, -0.5],
+            outcome: crate::sim::SampleOutcome {
+                prediction: Some(0),
+                label: 1,
+                loss: Some(1.0),
+                timesteps: 1,
+                mean_active: 4.0,
+                active_outputs: 1,
+                parameters_changed: 0,
+                logits: vec![0.5, -0.5],
+            },
+        }
+        .into_traced()
+    }
+
+    impl Trace {
+        fn into_traced(self) -> Traced {
+            Traced {
+                index: 3,
+                label: 1,
+                trace: self,
+            }
+        }
+    }
+
+    #[test]
+    fn the_raster_has_a_cell_per_active_node_and_record() {
+        let svg = render(&traced(), 4, &[2]);
+        assert_well_formed(&svg);
+        let cells = svg.split(r#"<g class="cells">"#).nth(1).unwrap();
+        let cells = &cells[..cells.find("</g>").unwrap()];
+        assert_eq!(cells.matches("<rect").count(), 2 + 4);
+        assert!(svg.contains("layer 1 (2)") && svg.contains("outputs (2)"));
+        assert!(svg.contains(r#"class="tau""#) && svg.contains("τ 1.000"));
+    }
+
+    #[test]
+    fn the_network_draws_its_records_radiation_arrivals() {
+        let svg = render_network(&traced(), 1, 4, &[2]);
+        assert_well_formed(&svg);
+        let edges = svg.split(r#"<g class="edges""#).nth(1).unwrap();
+        let edges = &edges[..edges.find("</g>").unwrap()];
+        assert_eq!(edges.matches("<line").count(), 2);
+        assert_eq!(svg.matches("<circle").count(), 6);
+        assert!(svg.contains("1 radiation arrivals kept (dark), 1 filtered"));
+        // An inactive node is white.
+        assert_eq!(
+            svg.matches(r##"fill="#ffffff" stroke="#888888""##).count(),
+            2
+        );
+    }
+}

@@ -617,6 +617,7 @@ impl Runner {
                         crate::atomic::write(&path, svg.as_bytes())
                             .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
                     }
+                    self.log_evaluation(&e).map_err(&fail)?;
                     if *predictions {
                         let path = self.resolve(&format!("predictions-{}.csv", index + 1));
                         let classes = self.scene.architecture.classes as usize;
@@ -653,6 +654,7 @@ impl Runner {
                             })?;
                         for mut e in held_out {
                             e.step = index + 1;
+                            self.log_evaluation(&e).map_err(&fail)?;
                             evaluations.push(e);
                         }
                         self.write_curves(&evaluations).map_err(|e| {
@@ -755,6 +757,16 @@ impl Runner {
                 .as_ref()
                 .map_or_else(String::new, |o| o.path().display().to_string()),
             message: e.to_string(),
+        }
+    }
+
+    /// Appends an evaluation row to `metrics.jsonl` (when there is an output directory).
+    fn log_evaluation(&self, e: &Evaluation) -> Result<(), String> {
+        match &self.out {
+            Some(out) => out
+                .append_evaluation(e)
+                .map_err(|err| format!("cannot append to the metrics log: {err}")),
+            None => Ok(()),
         }
     }
 
