@@ -52,15 +52,8 @@ enum Command {
         /// The scene file (RON); leave it out to inspect a run directory (`--run DIR`).
         #[arg(required_unless_present = "run")]
         scene: Option<PathBuf>,
-        /// Override a scene field (as for `run`).
-        #[arg(long = "set", value_name = "FIELD=VALUE")]
-        sets: Vec<String>,
-        /// Executor kind (same as `--set schedule.executor=Single|Multi`).
-        #[arg(long, value_enum)]
-        executor: Option<scene::ExecutorKind>,
-        /// Worker threads, 0 = all cores (same as `--set schedule.threads=N`).
-        #[arg(long)]
-        threads: Option<u32>,
+        #[command(flatten)]
+        overrides: SceneOverrides,
         /// Also print each schedule's sets, systems in order with their data access, and every
         /// conflicting pair with how it is ordered.
         #[arg(long)]
@@ -228,6 +221,13 @@ enum DataCommand {
 struct SceneArgs {
     /// The scene file (RON).
     scene: PathBuf,
+    #[command(flatten)]
+    overrides: SceneOverrides,
+}
+
+/// The flags every scene command applies on top of the scene file.
+#[derive(Args)]
+struct SceneOverrides {
     /// Override a scene field, e.g. `--set forward.decay=0.5` (repeatable; same paths and
     /// validation as the scene file).
     #[arg(long = "set", value_name = "FIELD=VALUE")]
@@ -244,16 +244,16 @@ impl SceneArgs {
     fn load(&self) -> Result<Scene> {
         let mut scene = scene::load(&self.scene).map_err(|e| anyhow::anyhow!("{e}"))?;
         scene
-            .apply_sets(&self.sets)
+            .apply_sets(&self.overrides.sets)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         // The flags win over `--set schedule.*`; the thread count has a range and enters the
         // memory estimate, so the scene is checked again.
         let mut flags = Vec::new();
-        if let Some(e) = self.executor {
+        if let Some(e) = self.overrides.executor {
             scene.schedule.executor = e;
             flags.push(format!("--executor {}", executor_name(e)));
         }
-        if let Some(t) = self.threads {
+        if let Some(t) = self.overrides.threads {
             scene.schedule.threads = t;
             flags.push(format!("--threads {t}"));
         }
@@ -319,7 +319,7 @@ fn real_main() -> Result<ExitCode> {
                 Existing::Refuse
             };
             let mut runner = Runner::new(&scene, quiet || json)?
-                .with_overrides(args.sets.clone())
+                .with_overrides(args.overrides.sets.clone())
                 .with_output_mode(&out, existing)?;
             let report = system_trace(trace_systems.as_deref(), || Ok(runner.run_script()?))?;
             if json {
@@ -330,9 +330,7 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Inspect {
             scene,
-            sets,
-            executor,
-            threads,
+            overrides,
             schedule,
             dot,
             cache,
@@ -345,13 +343,7 @@ fn real_main() -> Result<ExitCode> {
             let Some(scene) = scene else {
                 bail!("inspect needs a scene file, or --run DIR");
             };
-            let scene = SceneArgs {
-                scene,
-                sets,
-                executor,
-                threads,
-            }
-            .load()?;
+            let scene = SceneArgs { scene, overrides }.load()?;
             if cache {
                 let dir = run.unwrap_or_else(|| RunDir::default_path(&scene));
                 print!("{}", inspect::CacheReport::read(&dir)?);

@@ -122,7 +122,7 @@ fn predict_on_the_test_split_equals_the_runs_own_evaluation() {
             (p.prediction, p.timesteps, p.label),
             (o.prediction, o.timesteps, Some(o.label))
         );
-        assert_eq!(p.logits, runner.sim().logits());
+        assert_eq!(p.logits, o.logits);
     }
     let text = std::fs::read_to_string(&csv).unwrap();
     let first = text.lines().nth(1).unwrap();
@@ -156,7 +156,7 @@ fn a_trace_ends_where_the_pass_ends_and_changes_nothing() {
     let trace = runner.sim_mut().trace_image(&image, label);
     let plain = runner.sim_mut().run_image(&image, label);
     assert_eq!(trace.outcome, plain);
-    assert_eq!(trace.logits, runner.sim().logits());
+    assert!(!trace.outcome.logits.is_empty());
     let inputs = runner.scene().architecture.input_nodes as usize;
     let first = &trace.steps[0];
     assert!(first.active[..inputs].iter().all(|&a| a));

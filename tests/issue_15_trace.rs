@@ -67,8 +67,9 @@ fn the_trace_of_the_five_node_graph_equals_the_hand_computation() {
         .collect();
     assert_eq!(state(&mut sim), last);
     // Readout: logits (1, -1), prediction 0, two timesteps.
-    assert_eq!(trace.logits.len(), 2);
-    assert!((trace.logits[0] - 1.0).abs() < 1e-6 && (trace.logits[1] + 1.0).abs() < 1e-6);
+    let logits = &trace.outcome.logits;
+    assert_eq!(logits.len(), 2);
+    assert!((logits[0] - 1.0).abs() < 1e-6 && (logits[1] + 1.0).abs() < 1e-6);
     assert_eq!(trace.outcome.prediction, Some(0));
     assert_eq!(trace.outcome.timesteps, 2);
     // And tracing changed nothing: the plain pass gives the same outcome.

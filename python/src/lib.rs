@@ -165,21 +165,7 @@ fn json<T: serde::Serialize>(value: &T) -> PyResult<String> {
 }
 
 fn run_error(e: RunError) -> PyErr {
-    err(anyhow_free(e))
-}
-
-/// A `RunError`'s message with its causes, as the command line prints it.
-fn anyhow_free(e: RunError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text = format!("{text}: {s_text}");
-        }
-        source = s.source();
-    }
-    text
+    err(neurograph::run::chain_text(&e))
 }
 
 /// Images as one contiguous `(n, pixels)` byte buffer, checked against the model's size.
@@ -211,9 +197,11 @@ impl Run {
     ) -> PyResult<Run> {
         let scene = scene.get().inner.clone();
         let runner = py.detach(|| -> Result<Runner, String> {
-            let runner = Runner::new(&scene, quiet).map_err(anyhow_free)?;
+            let runner = Runner::new(&scene, quiet).map_err(|e| neurograph::run::chain_text(&e))?;
             match out {
-                Some(dir) => runner.with_output(&dir).map_err(anyhow_free),
+                Some(dir) => runner
+                    .with_output(&dir)
+                    .map_err(|e| neurograph::run::chain_text(&e)),
                 None => Ok(runner),
             }
         });
@@ -403,7 +391,7 @@ impl Run {
         d.set_item("radiation_targets", targets)?;
         d.set_item(
             "logits",
-            Array1::from(trace.logits.clone()).into_pyarray(py),
+            Array1::from(trace.outcome.logits.clone()).into_pyarray(py),
         )?;
         d.set_item("prediction", trace.outcome.prediction.map_or(-1, i64::from))?;
         d.set_item("timesteps", trace.outcome.timesteps)?;

@@ -99,7 +99,12 @@ pub struct Runner {
 /// An error and each of its causes once, as the command line prints it: many messages already
 /// name their source (an OS error, say), and printing the whole chain repeated it.
 pub fn error_text(e: &anyhow::Error) -> String {
-    let causes = e.chain().skip(1).map(|c| c.to_string());
+    chain_text(e.as_ref())
+}
+
+/// [`error_text`] for any error: its message and each cause not already in it.
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let causes = std::iter::successors(e.source(), |c| c.source()).map(|c| c.to_string());
     causes.fold(e.to_string(), |t, c| {
         if t.contains(&c) {
             t

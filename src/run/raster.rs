@@ -343,7 +343,6 @@ mod tests {
                     vec![arrival(0, 2, true), arrival(1, 3, false)],
                 ),
             ],
-            logits: vec![0.5, -0.5],
             outcome: crate::sim::SampleOutcome {
                 prediction: Some(0),
                 label: 1,

@@ -235,7 +235,7 @@ pub fn write(
                 "sample": tr.index,
                 "label": tr.label,
                 "prediction": tr.trace.outcome.prediction,
-                "logits": tr.trace.logits,
+                "logits": tr.trace.outcome.logits,
                 "timesteps": tr.trace.outcome.timesteps,
                 "records": tr.trace.steps.len(),
                 "settled": tr.trace.settled,

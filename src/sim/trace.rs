@@ -9,8 +9,7 @@
 
 use super::Simulation;
 use super::resources::{
-    ActiveSnapshot, Emissions, LoopState, RadiationTargets, Readout, SettleOrder, SettledPass,
-    Topology,
+    ActiveSnapshot, Emissions, LoopState, RadiationTargets, SettleOrder, SettledPass, Topology,
 };
 use crate::model::arrivals::gate_drops;
 
@@ -136,9 +135,7 @@ pub struct Trace {
     pub settled: bool,
     /// The records, in time order.
     pub steps: Vec<TraceStep>,
-    /// Logits at readout (empty when no output was active).
-    pub logits: Vec<f32>,
-    /// The outcome.
+    /// The outcome (logits at readout included).
     pub outcome: super::SampleOutcome,
 }
 
@@ -169,7 +166,6 @@ impl Simulation {
             },
             settled: self.settings.settled,
             steps,
-            logits: self.world.resource::<Readout>().logits.clone(),
             outcome,
         }
     }
@@ -180,11 +176,6 @@ impl Simulation {
         let (mut p, mut m) = (vec![0u16; len], vec![0u16; len]);
         self.encode(image, &mut p, &mut m);
         self.trace_encoded(&p, &m, label)
-    }
-
-    /// The logits of the last readout (empty when no output was active).
-    pub fn logits(&self) -> &[f32] {
-        &self.world.resource::<Readout>().logits
     }
 
     /// The record of the world as it is now, after `what`.
