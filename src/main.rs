@@ -112,7 +112,7 @@ enum Command {
     },
     /// Run scenes x seeds x parameter-grid points unattended: resumable, shardable.
     Batch(batch::cli::BatchArgs),
-    /// Scheduling experiments.
+    /// Scheduling and scaling experiments.
     Experiment {
         #[command(subcommand)]
         command: ExperimentCommand,
@@ -193,6 +193,11 @@ enum ExperimentCommand {
     /// per-stage time, speedup and parallel efficiency; checks that every configuration ends
     /// in the same world (hash of parameters and accumulators).
     Scheduling(run::experiment::SchedulingArgs),
+    /// Run the scene at growing node counts with the exact phase index and with the dense
+    /// kernel; print time per pass, per timestep and per stage, memory and nodes scored per
+    /// source, fit the exponent of time against nodes and plot it (log-log) to
+    /// `DIR/scaling.svg` beside `DIR/scaling.json`.
+    Scaling(run::scaling::ScalingArgs),
 }
 
 #[derive(Subcommand)]
@@ -434,6 +439,22 @@ fn real_main() -> Result<ExitCode> {
             }
             if !report.hashes_agree {
                 bail!("configurations ended in different worlds: determinism is broken");
+            }
+        }
+        Command::Experiment {
+            command: ExperimentCommand::Scaling(args),
+        } => {
+            let exe = std::env::current_exe().context("finding the neurograph executable")?;
+            let report = args.run(&exe)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{report}");
+                println!(
+                    "wrote {} and {}",
+                    args.out.join("scaling.json").display(),
+                    args.out.join("scaling.svg").display()
+                );
             }
         }
         Command::Trace {

@@ -30,9 +30,10 @@ fn issue_13_every_radiation_backend_trains_the_same_world() {
         BackendChoice::Int16,
         BackendChoice::F32,
         BackendChoice::Portable,
+        BackendChoice::Index,
     ]
     .into_iter()
-    .map(|c| Backend::resolve(c).name().to_string())
+    .map(|c| Backend::resolve(c, 0, 1).name().to_string())
     .collect();
     want.dedup();
     let got: Vec<String> = comparison.rows.iter().map(|r| r.backend.clone()).collect();

@@ -18,7 +18,21 @@ pub enum BackendChoice {
     F32,
     /// The f32 kernel in plain Rust, without intrinsics, on any CPU.
     Portable,
+    /// The exact phase index ([`super::index`]): buckets of nodes by phase, visited
+    /// best-bound-first, so a source scores a few hundred nodes instead of all of them. Faster
+    /// than the dense kernels from [`INDEX_CROSSOVER`] nodes on (measured), where `Auto`
+    /// chooses it.
+    Index,
 }
+
+/// The node count from which `Auto` chooses the index over the dense integer kernel, for
+/// D ≤ [`INDEX_MAX_AUTO_DIM`] (measured with `neurograph experiment scaling`; see the README).
+pub const INDEX_CROSSOVER: usize = 4096;
+
+/// The largest D for which `Auto` may choose the index: a grid bounds few dimensions tightly
+/// as D grows (every dimension off the grid is bounded by 1), so above this the dense kernel
+/// stays the automatic choice.
+pub const INDEX_MAX_AUTO_DIM: usize = 8;
 
 /// A kernel and the instructions it runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +49,8 @@ pub enum Backend {
     Int16Portable,
     /// The integer kernel with AVX2 (`vpmaddwd`, x86-64 only).
     Int16Avx2,
+    /// The exact phase index (plain Rust, any CPU).
+    Index,
 }
 
 /// Whether the CPU has AVX2, FMA and POPCNT.
@@ -62,14 +78,20 @@ fn has_avx512vl() -> bool {
 }
 
 impl Backend {
-    /// The fastest backend this CPU supports (what `Auto` resolves to).
+    /// The fastest dense backend this CPU supports (what `Auto` resolves to below
+    /// [`INDEX_CROSSOVER`] nodes).
     pub fn detect() -> Backend {
-        Backend::resolve(BackendChoice::Auto)
+        Backend::resolve(BackendChoice::Auto, 0, 1)
     }
 
-    /// The backend a scene's choice runs on this CPU.
-    pub fn resolve(choice: BackendChoice) -> Backend {
+    /// The backend a scene's choice runs on this CPU for a graph of `nodes` nodes of dimension
+    /// `dim`.
+    pub fn resolve(choice: BackendChoice, nodes: usize, dim: usize) -> Backend {
         match choice {
+            BackendChoice::Index => Backend::Index,
+            BackendChoice::Auto if nodes >= INDEX_CROSSOVER && dim <= INDEX_MAX_AUTO_DIM => {
+                Backend::Index
+            }
             BackendChoice::Auto | BackendChoice::Int16 if has_avx2() => Backend::Int16Avx2,
             BackendChoice::Auto | BackendChoice::Int16 => Backend::Int16Portable,
             BackendChoice::F32 if has_avx512vl() => Backend::Avx512Vl,
@@ -90,12 +112,21 @@ impl Backend {
         if has_avx2() {
             all.push(Backend::Int16Avx2);
         }
+        all.push(Backend::Index);
         all
     }
 
     /// Whether this is the integer kernel.
     pub fn is_int16(self) -> bool {
         matches!(self, Backend::Int16Portable | Backend::Int16Avx2)
+    }
+
+    /// Whether this is the f32 kernel.
+    pub fn is_f32(self) -> bool {
+        matches!(
+            self,
+            Backend::Portable | Backend::Avx2Fma | Backend::Avx512Vl
+        )
     }
 
     /// A short name for reports: kernel and instructions.
@@ -106,6 +137,7 @@ impl Backend {
             Backend::Avx512Vl => "f32 AVX-512VL",
             Backend::Int16Portable => "int16 portable",
             Backend::Int16Avx2 => "int16 AVX2",
+            Backend::Index => "index",
         }
     }
 }

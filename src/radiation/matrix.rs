@@ -15,6 +15,7 @@ use crate::model::tables::Tables;
 
 use super::SCORE_ERROR_BOUND;
 use super::backend::Backend;
+use super::index::PhaseIndex;
 use super::int16::IntTiles;
 
 /// Nodes scored together in registers (one AVX2 vector of f32).
@@ -41,6 +42,8 @@ pub struct PhasorMatrix {
     tiles: Vec<f32>,
     /// The same phasors as scaled i16 pairs, for the integer kernel.
     pub(crate) int: IntTiles,
+    /// The same nodes bucketed by phase, for the index backend.
+    pub(crate) index: PhaseIndex,
 }
 
 impl PhasorMatrix {
@@ -52,6 +55,7 @@ impl PhasorMatrix {
             nodes,
             tiles: vec![0.0; nodes.div_ceil(LANES) * dim * 2 * LANES],
             int: IntTiles::new(tables, phases, dim),
+            index: PhaseIndex::new(tables, phases, dim),
         };
         for v in 0..nodes {
             m.set_f32(tables, v, &phases[v * dim..(v + 1) * dim]);
@@ -63,6 +67,23 @@ impl PhasorMatrix {
     pub fn set_node(&mut self, tables: &Tables, v: usize, phase: &[u16]) {
         self.set_f32(tables, v, phase);
         self.int.set_node(tables, v, phase);
+        self.index.set_node(v, phase);
+    }
+
+    /// Brings the phase index up to date after [`PhasorMatrix::set_node`] calls (a rebuild only
+    /// if a node moved bucket); call before the next radiation.
+    pub fn refresh(&mut self) {
+        self.index.refresh();
+    }
+
+    /// Rebuilds the phase index with a given grid (see [`PhaseIndex::with_grid`]).
+    pub fn set_grid(&mut self, tables: &Tables, phases: &[u16], grid: &[u16]) {
+        self.index = PhaseIndex::with_grid(tables, phases, self.dim, grid);
+    }
+
+    /// The phase index (the index backend's view of the nodes).
+    pub fn index(&self) -> &PhaseIndex {
+        &self.index
     }
 
     /// Rewrites node `v`'s f32 phasors.
@@ -87,7 +108,7 @@ impl PhasorMatrix {
 
     /// Bytes held by the matrix.
     pub fn bytes(&self) -> usize {
-        self.tiles.len() * std::mem::size_of::<f32>() + self.int.bytes()
+        self.tiles.len() * std::mem::size_of::<f32>() + self.int.bytes() + self.index.bytes()
     }
 
     /// f32 values per tile.
@@ -612,6 +633,10 @@ mod tests {
         let mut phasors = PhasorMatrix::new(&tables, &phases, 3);
         phases[5 * 3..6 * 3].copy_from_slice(&[1, 2, 3]);
         phasors.set_node(&tables, 5, &[1, 2, 3]);
+        // Node 5 moved bucket (bin 1 of 2 to bin 0 on dimension 0), so the index is stale
+        // until refreshed.
+        assert!(phasors.index().is_stale());
+        phasors.refresh();
         assert_eq!(phasors, PhasorMatrix::new(&tables, &phases, 3));
     }
 
@@ -625,7 +650,7 @@ mod tests {
         let m = PhasorMatrix::new(&tables, &phases, 5);
         let act = [3u16, 100, 200, 300, 511];
         let q = query(&tables, &act);
-        for backend in Backend::supported().into_iter().filter(|b| !b.is_int16()) {
+        for backend in Backend::supported().into_iter().filter(|b| b.is_f32()) {
             let mut scratch = ScanScratch::default();
             let mut cands = vec![Vec::new()];
             let ex = |_: usize| Exclusion {

@@ -40,10 +40,11 @@
 
 mod backend;
 pub mod cache;
+pub mod index;
 pub mod int16;
 mod matrix;
 
-pub use backend::{Backend, BackendChoice};
+pub use backend::{Backend, BackendChoice, INDEX_CROSSOVER, INDEX_MAX_AUTO_DIM};
 pub use matrix::PhasorMatrix;
 
 use crate::model::phase::radiation_score;
@@ -68,6 +69,9 @@ pub struct Scratch {
     out: Vec<u32>,
     int: int16::Candidates,
     pub(crate) prediction: int16::Prediction,
+    index: index::IndexScratch,
+    /// The index backend's source order: (peak bucket, source).
+    order: Vec<(u32, u32)>,
     /// Sources the integer kernel scanned, and how many of them twice because the speculative
     /// floor was too high.
     speculation: (u64, u64),
@@ -79,6 +83,19 @@ impl Scratch {
     /// is the same either way; only the work differs).
     pub fn speculation(&self) -> (u64, u64) {
         self.speculation
+    }
+
+    /// Sources the index backend answered with these buffers, the nodes it scored for them and
+    /// the buckets it visited.
+    pub fn index_counts(&self) -> (u64, u64, u64) {
+        (self.index.queries, self.index.scored, self.index.visited)
+    }
+
+    /// Zeroes the counts ([`Scratch::speculation`], [`Scratch::index_counts`]).
+    pub fn reset_counts(&mut self) {
+        self.speculation = (0, 0);
+        let index = &mut self.index;
+        (index.queries, index.scored, index.visited) = (0, 0, 0);
     }
 }
 
@@ -152,6 +169,18 @@ pub fn top_k_batch<'s>(
         counts[..sources].fill(0);
         return;
     }
+    // A stale index (a node moved bucket and nobody refreshed) is never queried: the dense
+    // integer kernel gives the same targets.
+    let backend = match backend {
+        Backend::Index if !phasors.index.is_stale() => {
+            top_k_batch_index(
+                tables, phasors, sources, source, k, scratch, targets, counts,
+            );
+            return;
+        }
+        Backend::Index => Backend::detect(),
+        other => other,
+    };
     if backend.is_int16() {
         let simd = backend == Backend::Int16Avx2;
         top_k_batch_int16(
@@ -219,6 +248,45 @@ pub fn top_k_batch<'s>(
             targets[i * k..i * k + out.len()].copy_from_slice(out);
             counts[i] = out.len() as u32;
         }
+    }
+}
+
+/// [`top_k_batch`] with the phase index ([`index`]), one source at a time: its answers are exact
+/// table-sum top-K lists already.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the kernel's inputs are independent borrowed pieces"
+)]
+fn top_k_batch_index<'s>(
+    tables: &Tables,
+    phasors: &PhasorMatrix,
+    sources: usize,
+    source: impl Fn(usize) -> Source<'s>,
+    k: usize,
+    scratch: &mut Scratch,
+    targets: &mut [u32],
+    counts: &mut [u32],
+) {
+    // Sources whose best buckets are near each other run one after another, so the buckets
+    // they share are still in cache (each source's answer goes to its own slots, so the order
+    // changes nothing else).
+    let Scratch { index, order, .. } = scratch;
+    order.clear();
+    order.extend((0..sources).map(|i| (phasors.index.peak_bucket(source(i).phase), i as u32)));
+    order.sort_unstable();
+    for &(_, i) in order.iter() {
+        let i = i as usize;
+        let s = source(i);
+        let exclusion = Exclusion {
+            index: s.index,
+            successors: s.successors,
+        };
+        phasors.index.query(tables, s.phase, &exclusion, k, index);
+        let best = &index.best;
+        for (slot, &(_, v)) in targets[i * k..].iter_mut().zip(best) {
+            *slot = v;
+        }
+        counts[i] = best.len() as u32;
     }
 }
 

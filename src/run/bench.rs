@@ -80,6 +80,10 @@ pub struct BenchReport {
     /// Radiation against the machine's multiply-add floor (`--floor`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor: Option<super::floor::Floor>,
+    /// What the run held after the timed samples, owner by owner (the worlds as measured
+    /// when they were built), with the process's heap and resident-set peaks.
+    #[serde(default)]
+    pub memory: super::memory::MemoryReport,
 }
 
 /// The most timed or warm-up samples a bench takes (its sample list is allocated up front).
@@ -154,6 +158,7 @@ impl BenchReport {
             coverage: m.coverage,
             radiation: runner.radiation_report(),
             floor: None,
+            memory: runner.memory(),
         }
     }
 }

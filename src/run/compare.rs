@@ -72,13 +72,13 @@ pub fn floor_of(report: &BenchReport, scene: &Scene, peaks: Peaks) -> Floor {
         rows_per_pass(report),
         scene.architecture.total_nodes as usize,
         scene.architecture.vector_dim as usize,
-        Backend::resolve(scene.radiation.backend).is_int16(),
+        scene.radiation_backend().is_int16(),
         radiation_seconds_per_pass(report),
     )
 }
 
 /// Runs the bench (`mode`) `rounds` times with each distinct kernel the CPU has (the choices
-/// `Int16`, `F32` and `Portable`, which `Auto` is one of), interleaved.
+/// `Int16`, `F32`, `Portable` and `Index`, which `Auto` is one of), interleaved.
 pub fn compare_backends(
     scene: &Scene,
     mode: BenchMode,
@@ -92,8 +92,9 @@ pub fn compare_backends(
         BackendChoice::Int16,
         BackendChoice::F32,
         BackendChoice::Portable,
+        BackendChoice::Index,
     ] {
-        let backend = Backend::resolve(choice);
+        let backend = Backend::resolve(choice, 0, 1);
         if !choices.iter().any(|&(_, b)| b == backend) {
             choices.push((choice, backend));
         }

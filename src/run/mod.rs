@@ -28,6 +28,7 @@ mod raster;
 pub mod report;
 mod resume;
 mod runner;
+pub mod scaling;
 mod tally;
 mod time;
 pub mod trace_out;

@@ -108,6 +108,10 @@ pub struct RadiationReport {
     pub cache: CacheSettingsReport,
     /// Statistics per level: `pattern` (level 1, when enabled), `static`, `candidates`.
     pub levels: Vec<LevelStats>,
+    /// Nodes scored per source the kernel answered: every node for the dense kernels, the
+    /// nodes of the buckets it visited for the index; `None` before any source.
+    #[serde(default)]
+    pub scored_per_source: Option<f64>,
 }
 
 /// The pattern-cache settings of a run.
@@ -357,10 +361,13 @@ impl fmt::Display for RadiationReport {
         };
         writeln!(
             f,
-            "radiation: top_k {}  kernel {}  {:.1}% of stage time  pattern cache {cache}",
+            "radiation: top_k {}  kernel {}  {:.1}% of stage time  pattern cache {cache}{}",
             self.top_k,
             self.backend,
             100.0 * self.share,
+            self.scored_per_source.map_or(String::new(), |s| format!(
+                "  {s:.0} nodes scored per source"
+            )),
         )?;
         writeln!(
             f,

@@ -562,9 +562,7 @@ impl Runner {
         RadiationReport {
             enabled: self.scene.radiation.enabled,
             top_k: self.scene.radiation.top_k,
-            backend: crate::radiation::Backend::resolve(self.scene.radiation.backend)
-                .name()
-                .to_string(),
+            backend: self.scene.radiation_backend().name().to_string(),
             seconds,
             share: if total > 0.0 { seconds / total } else { 0.0 },
             cache: CacheSettingsReport {
@@ -574,7 +572,29 @@ impl Runner {
                 quantization: c.quantization,
                 max_staleness: c.max_staleness,
             },
+            scored_per_source: self.scored_per_source(),
             levels,
+        }
+    }
+
+    /// Nodes the radiation kernel scored per source it answered, over the primary world and
+    /// its replicas since the last clock reset: every node for the dense kernels, the nodes of
+    /// the visited buckets for the index.
+    fn scored_per_source(&self) -> Option<f64> {
+        let worlds = || std::iter::once(&self.sim).chain(&self.replicas);
+        if self.scene.radiation_backend() == crate::radiation::Backend::Index {
+            let (queries, scored) = worlds()
+                .map(|s| s.index_counts())
+                .fold((0, 0), |a, (q, s, _)| (a.0 + q, a.1 + s));
+            (queries > 0).then(|| scored as f64 / queries as f64)
+        } else {
+            let answered: u64 = worlds()
+                .flat_map(|s| s.radiation_stats())
+                .filter(|l| l.level == "candidates")
+                .map(|l| l.hits)
+                .sum();
+            let nodes = self.scene.architecture.total_nodes as f64;
+            (answered > 0).then_some(nodes)
         }
     }
 

@@ -304,4 +304,14 @@ impl Scene {
         text.push('\n');
         text
     }
+
+    /// The radiation kernel this scene runs on this CPU (`radiation.backend` resolved for the
+    /// graph's node count and dimension).
+    pub fn radiation_backend(&self) -> crate::radiation::Backend {
+        crate::radiation::Backend::resolve(
+            self.radiation.backend,
+            self.architecture.total_nodes as usize,
+            self.architecture.vector_dim as usize,
+        )
+    }
 }

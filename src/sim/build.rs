@@ -30,6 +30,7 @@ pub(super) fn mirror_parameters(world: &mut World, dim: usize) -> NodeParams {
     for (k, p, m) in rows {
         mirror.write_node(tables, k as usize, &p.0[..dim], &m.0[..dim]);
     }
+    mirror.phasors.refresh();
     mirror
 }
 
@@ -91,7 +92,7 @@ pub(super) fn forward_settings(
         tau: scene.forward.tau.clone(),
         radiation: scene.radiation.enabled,
         top_k: scene.radiation.top_k as usize,
-        backend: crate::radiation::Backend::resolve(scene.radiation.backend),
+        backend: scene.radiation_backend(),
         temperature: scene.loss.temperature,
         label_smoothing: scene.loss.label_smoothing,
         phasor: match scene.forward.combine {

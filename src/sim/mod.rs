@@ -499,8 +499,41 @@ impl Simulation {
         cache.stats(&topology.graph.successors, &params.phasors)
     }
 
+    /// The index backend's counts since the last reset, over every kernel buffer of this
+    /// world: sources answered, nodes scored, buckets visited.
+    pub fn index_counts(&self) -> (u64, u64, u64) {
+        let workers = self.world.resource::<Workers>();
+        let mut all: Vec<(u64, u64, u64)> =
+            workers.scratch.iter().map(|s| s.index_counts()).collect();
+        if let Some(parts) = self
+            .world
+            .get_resource::<systems::radiation::RadiationParts>()
+        {
+            all.extend(parts.parts.iter().map(|p| {
+                p.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .index_counts()
+            }));
+        }
+        all.into_iter()
+            .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2))
+    }
+
     /// Zeroes the radiation cache counts (level-1 entries stay: a warm cache).
     pub fn reset_radiation_counters(&mut self) {
+        for s in &mut self.world.resource_mut::<Workers>().scratch {
+            s.reset_counts();
+        }
+        if let Some(parts) = self
+            .world
+            .get_resource::<systems::radiation::RadiationParts>()
+        {
+            for p in &parts.parts {
+                p.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .reset_counts();
+            }
+        }
         let mut cache = self.world.resource_mut::<RadiationCache>();
         cache.static_counters = Default::default();
         cache.candidate_counters = Default::default();

@@ -32,6 +32,7 @@ pub fn sync_params(
         tables.signal_vec(p, m, &mut signal.0[..dim]);
     }
     if phases_changed {
+        params.phasors.refresh();
         cache.version += 1;
     }
 }

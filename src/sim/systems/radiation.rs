@@ -51,20 +51,33 @@ pub fn gather_active(
     let settings = &ctx.settings;
     let dim = settings.dim;
     let snap = &mut *snapshot;
-    let mut listed: Vec<(u32, &Activation)> = active.iter().map(|(n, a)| (n.index, a)).collect();
-    listed.sort_unstable_by_key(|&(k, _)| k);
-    snap.nodes.clear();
-    snap.phase.clear();
-    snap.magnitude.clear();
-    snap.strength.clear();
+    // Two passes over the active set and one over the slot map, so the snapshot is listed in
+    // ascending node order without a per-timestep allocation: mark, number in index order,
+    // then copy each activation into its slot.
     snap.slot_of.clear();
     snap.slot_of.resize(settings.total_nodes as usize, u32::MAX);
-    for (i, (k, a)) in listed.into_iter().enumerate() {
-        snap.nodes.push(k);
-        snap.phase.extend_from_slice(&a.phase[..dim]);
-        snap.magnitude.extend_from_slice(&a.magnitude[..dim]);
-        snap.strength.push(a.strength);
-        snap.slot_of[k as usize] = i as u32;
+    for (n, _) in &active {
+        snap.slot_of[n.index as usize] = 0;
+    }
+    snap.nodes.clear();
+    for (k, slot) in snap.slot_of.iter_mut().enumerate() {
+        if *slot == 0 {
+            *slot = snap.nodes.len() as u32;
+            snap.nodes.push(k as u32);
+        }
+    }
+    let count = snap.nodes.len();
+    snap.phase.clear();
+    snap.phase.resize(count * dim, 0);
+    snap.magnitude.clear();
+    snap.magnitude.resize(count * dim, 0);
+    snap.strength.clear();
+    snap.strength.resize(count, 0.0);
+    for (n, a) in &active {
+        let i = snap.slot_of[n.index as usize] as usize;
+        snap.phase[i * dim..(i + 1) * dim].copy_from_slice(&a.phase[..dim]);
+        snap.magnitude[i * dim..(i + 1) * dim].copy_from_slice(&a.magnitude[..dim]);
+        snap.strength[i] = a.strength;
     }
 }
 
@@ -288,6 +301,18 @@ pub struct PartBuffer {
     /// Targets per source.
     pub counts: Vec<u32>,
     scratch: Scratch,
+}
+
+impl PartBuffer {
+    /// The index backend's counts of this part's kernel buffers.
+    pub fn index_counts(&self) -> (u64, u64, u64) {
+        self.scratch.index_counts()
+    }
+
+    /// Zeroes them.
+    pub fn reset_counts(&mut self) {
+        self.scratch.reset_counts();
+    }
 }
 
 /// The run of misses that part `part` of `parts` handles.

@@ -1,0 +1,165 @@
+//! Issue 16: the exact phase index as a radiation backend, and the engine at scale.
+//!
+//! The kernel-level equality with brute force (random graphs, forced ties, exclusions, K above
+//! the candidates) is `radiation::tests::kernel_equals_brute_force_including_ties`, which runs
+//! every backend including the index. Here: whole worlds trained on the index equal the dense
+//! kernel's at every thread count, executor and granularity; `Auto` picks the index only from
+//! the crossover; and a warm sample allocates nothing in proportion to the nodes.
+
+use neurograph::radiation::{Backend, BackendChoice, INDEX_CROSSOVER, INDEX_MAX_AUTO_DIM};
+use neurograph::run::{self, Runner};
+use neurograph::scene::{self, ExecutorKind, Granularity, Scene, Split};
+
+#[global_allocator]
+static ALLOCATOR: neurograph::alloc::Counting = neurograph::alloc::Counting;
+
+/// The heap counters are process-wide: every test here holds this lock, so the allocation
+/// test sees only its own sample.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The production dynamics (as scenes/scale-*.ron) on a small graph.
+fn scene(nodes: u32) -> Scene {
+    let path = "scenes/scale-10k.ron";
+    let text = std::fs::read_to_string(path).expect("shipped scene exists");
+    let mut s = scene::parse(&text, path).expect("shipped scene parses");
+    s.architecture.total_nodes = nodes;
+    s.adapter = scene::Adapter::Mlp {
+        hidden: 64,
+        dropout: 0.1,
+    };
+    s.data.source = scene::DataSource::Synthetic {
+        train: 30,
+        test: 10,
+    };
+    s
+}
+
+#[test]
+fn issue_16_index_trains_the_same_world_as_the_dense_kernel_at_every_thread_count() {
+    let _alone = alone();
+    let mut hashes = Vec::new();
+    let configs = [
+        (
+            BackendChoice::Int16,
+            ExecutorKind::Single,
+            1,
+            Granularity::Stage,
+        ),
+        (
+            BackendChoice::Index,
+            ExecutorKind::Single,
+            1,
+            Granularity::Stage,
+        ),
+        (
+            BackendChoice::Index,
+            ExecutorKind::Single,
+            2,
+            Granularity::Stage,
+        ),
+        (
+            BackendChoice::Index,
+            ExecutorKind::Multi,
+            2,
+            Granularity::Stage,
+        ),
+        (
+            BackendChoice::Index,
+            ExecutorKind::Multi,
+            3,
+            Granularity::Split { parts: 3 },
+        ),
+    ];
+    for (backend, executor, threads, granularity) in configs {
+        let mut s = scene(1500);
+        s.radiation.backend = backend;
+        s.schedule.executor = executor;
+        s.schedule.threads = threads;
+        s.schedule.granularity = granularity;
+        let report = run::bench_training(&s, 12, 0, true, true).expect("training runs");
+        let want = if backend == BackendChoice::Index {
+            "index"
+        } else {
+            "int16"
+        };
+        assert!(
+            report.radiation.backend.starts_with(want),
+            "{}",
+            report.radiation.backend
+        );
+        hashes.push((
+            format!("{backend:?} {executor:?} {threads} {granularity:?}"),
+            report.world_hash,
+        ));
+    }
+    let first = &hashes[0].1;
+    assert!(first.is_some());
+    for (what, hash) in &hashes {
+        assert_eq!(hash, first, "{what} ended in another world: {hashes:?}");
+    }
+}
+
+#[test]
+fn issue_16_auto_picks_the_index_from_the_crossover_and_for_small_dimensions() {
+    let _alone = alone();
+    let dense = Backend::detect();
+    assert_ne!(dense, Backend::Index);
+    assert_eq!(Backend::resolve(BackendChoice::Auto, 1000, 5), dense);
+    assert_eq!(
+        Backend::resolve(BackendChoice::Auto, INDEX_CROSSOVER - 1, 5),
+        dense
+    );
+    assert_eq!(
+        Backend::resolve(BackendChoice::Auto, INDEX_CROSSOVER, 5),
+        Backend::Index
+    );
+    assert_eq!(
+        Backend::resolve(BackendChoice::Auto, 1_000_000, INDEX_MAX_AUTO_DIM + 1),
+        dense
+    );
+    // An explicit choice is kept at any size.
+    assert_eq!(
+        Backend::resolve(BackendChoice::Index, 10, 16),
+        Backend::Index
+    );
+    assert!(Backend::resolve(BackendChoice::Int16, 1_000_000, 5).is_int16());
+    // The shipped scale scenes resolve to the index; the production scene does not.
+    for (path, index) in [
+        ("scenes/scale-10k.ron", true),
+        ("scenes/scale-1m.ron", true),
+        ("scenes/mnist-production.ron", false),
+    ] {
+        let s = scene::load(std::path::Path::new(path)).expect("shipped scene loads");
+        assert_eq!(s.radiation_backend() == Backend::Index, index, "{path}");
+    }
+}
+
+#[test]
+fn issue_16_a_warm_sample_allocates_nothing_in_proportion_to_the_nodes() {
+    // Regression: the radiation snapshot collected the active set into a new vector every
+    // timestep (16 bytes per active node). After warm-up, a sample's transient heap must stay
+    // far below one byte per node.
+    let _alone = alone();
+    let nodes = 20_000u32;
+    let mut s = scene(nodes);
+    s.radiation.backend = BackendChoice::Index;
+    let mut runner = Runner::new(&s, true).expect("world builds");
+    runner.evaluate(Split::Test, Some(3)).expect("warm-up");
+    let before = neurograph::alloc::live_bytes().expect("the counting allocator is installed");
+    neurograph::alloc::reset_peak();
+    let e = runner.evaluate(Split::Test, Some(3)).expect("evaluation");
+    assert_eq!(e.samples, 3);
+    let transient = neurograph::alloc::peak_bytes().unwrap() - before;
+    assert!(
+        transient < u64::from(nodes),
+        "a warm evaluation of 3 samples peaked {transient} B above the {before} B before it \
+         ({:.2} B per node)",
+        transient as f64 / f64::from(nodes)
+    );
+}
