@@ -50,6 +50,7 @@ pub mod graph;
 pub mod hash;
 pub mod lock;
 pub mod model;
+pub mod prefetch;
 pub mod radiation;
 pub mod run;
 pub mod scene;

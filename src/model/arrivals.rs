@@ -86,7 +86,13 @@ pub fn accumulate_arrivals(
     sums: &mut ArrivalSums,
 ) {
     sums.begin(prior.slot_of.len(), dim);
+    let far = crate::prefetch::scattered(prior.slot_of.len());
     for (c, &v) in cells.target.iter().enumerate() {
+        // On a large graph the targets are scattered: ask for the lines of a later cell's
+        // target now, so its misses overlap this cell's work (a hint; the sums are the same).
+        if let Some(&ahead) = cells.target.get(c + PREFETCH_AHEAD).filter(|_| far) {
+            sums.prefetch(ahead, &prior);
+        }
         sums.add(
             v,
             cells.strength[c],
@@ -100,7 +106,30 @@ pub fn accumulate_arrivals(
     }
 }
 
+/// How many cells ahead [`accumulate_arrivals`] prefetches a target's lines.
+const PREFETCH_AHEAD: usize = 12;
+
 impl ArrivalSums {
+    /// Prefetches the lines [`ArrivalSums::add`] touches for target `v`.
+    #[inline(always)]
+    pub fn prefetch(&self, v: u32, prior: &Prior<'_>) {
+        let vk = v as usize;
+        let dim = self.phase.len() / self.strength.len().max(1);
+        if let (Some(p), Some(m), Some(s), Some(t), Some(o)) = (
+            self.phase.get(vk * dim),
+            self.magnitude.get(vk * dim),
+            self.strength.get(vk),
+            self.touched.get(vk),
+            prior.slot_of.get(vk),
+        ) {
+            crate::prefetch::prefetch(p);
+            crate::prefetch::prefetch(m);
+            crate::prefetch::prefetch(s);
+            crate::prefetch::prefetch(t);
+            crate::prefetch::prefetch(o);
+        }
+    }
+
     /// Empties the sums for a timestep over `n` nodes of dimension `dim`.
     pub fn begin(&mut self, n: usize, dim: usize) {
         self.touched.clear();
