@@ -129,9 +129,11 @@ fn issue_16_auto_picks_the_index_from_the_crossover_and_for_small_dimensions() {
         Backend::Index
     );
     assert!(Backend::resolve(BackendChoice::Int16, 1_000_000, 5).is_int16());
-    // The shipped scale scenes resolve to the index; the production scene does not.
+    // The shipped scale scenes from 100 000 nodes resolve to the index; 10 000 nodes is below
+    // the crossover, and so is the production scene.
     for (path, index) in [
-        ("scenes/scale-10k.ron", true),
+        ("scenes/scale-10k.ron", false),
+        ("scenes/scale-100k.ron", true),
         ("scenes/scale-1m.ron", true),
         ("scenes/mnist-production.ron", false),
     ] {

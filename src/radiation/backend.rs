@@ -26,8 +26,11 @@ pub enum BackendChoice {
 }
 
 /// The node count from which `Auto` chooses the index over the dense integer kernel, for
-/// D ≤ [`INDEX_MAX_AUTO_DIM`] (measured with `neurograph experiment scaling`; see the README).
-pub const INDEX_CROSSOVER: usize = 4096;
+/// D ≤ [`INDEX_MAX_AUTO_DIM`]. Measured on the production dynamics (`neurograph experiment
+/// scaling --nodes 2000,4000,8000,12000,16000,24000,32000 --samples 6`, twice, AMD EPYC Zen 3,
+/// AVX2): the two were level at 8 000 nodes (index 0.057-0.070 s per pass, dense 0.056-0.059)
+/// and the index was faster from 12 000 (0.101-0.103 against 0.109-0.128 s).
+pub const INDEX_CROSSOVER: usize = 12_000;
 
 /// The largest D for which `Auto` may choose the index: a grid bounds few dimensions tightly
 /// as D grows (every dimension off the grid is bounded by 1), so above this the dense kernel
