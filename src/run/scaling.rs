@@ -75,7 +75,7 @@ pub struct Point {
     pub timesteps_per_pass: f64,
     /// Mean active nodes per timestep (the sources radiation answers).
     pub active_per_timestep: f64,
-    /// Milliseconds per pass per stage (thread time, summed over threads).
+    /// Milliseconds per pass per stage (the stage clock: wall time of each stage's systems).
     pub stage_ms: BTreeMap<String, f64>,
     /// Nodes scored per source.
     pub scored_per_source: Option<f64>,
@@ -313,7 +313,7 @@ impl std::fmt::Display for Report {
         }
         writeln!(
             f,
-            "(radiation and forward: stage thread time per pass, summed over threads)"
+            "(radiation and forward: wall time of the stage per pass)"
         )?;
         for fit in &self.fits {
             writeln!(
@@ -468,12 +468,17 @@ pub fn render_svg(report: &Report) -> String {
                 py(at(b))
             );
         }
+        let name = if pts[0].backend == kernel {
+            kernel.to_string()
+        } else {
+            format!("{kernel} ({})", pts[0].backend)
+        };
         let label = match fit {
             Some(f) => format!(
-                "{kernel} ({}): fitted exponent {:.2} over {}..{} nodes",
-                pts[0].backend, f.exponent, f.range.0, f.range.1
+                "{name}: fitted exponent {:.2} over {}..{} nodes",
+                f.exponent, f.range.0, f.range.1
             ),
-            None => format!("{kernel} ({})", pts[0].backend),
+            None => name,
         };
         let y = top + 16.0 + legend;
         let _ = writeln!(
