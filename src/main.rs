@@ -427,34 +427,33 @@ fn real_main() -> Result<ExitCode> {
                 );
             }
         }
-        Command::Experiment {
-            command: ExperimentCommand::Scheduling(args),
-        } => {
+        Command::Experiment { command } => {
             let exe = std::env::current_exe().context("finding the neurograph executable")?;
-            let report = args.run(&exe)?;
-            if args.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-            if !report.hashes_agree {
-                bail!("configurations ended in different worlds: determinism is broken");
-            }
-        }
-        Command::Experiment {
-            command: ExperimentCommand::Scaling(args),
-        } => {
-            let exe = std::env::current_exe().context("finding the neurograph executable")?;
-            let report = args.run(&exe)?;
-            if args.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                print!("{report}");
-                println!(
-                    "wrote {} and {}",
-                    args.out.join("scaling.json").display(),
-                    args.out.join("scaling.svg").display()
-                );
+            match command {
+                ExperimentCommand::Scheduling(args) => {
+                    let report = args.run(&exe)?;
+                    if args.json {
+                        println!("{}", serde_json::to_string(&report)?);
+                    } else {
+                        println!("{report}");
+                    }
+                    if !report.hashes_agree {
+                        bail!("configurations ended in different worlds: determinism is broken");
+                    }
+                }
+                ExperimentCommand::Scaling(args) => {
+                    let report = args.run(&exe)?;
+                    if args.json {
+                        println!("{}", serde_json::to_string(&report)?);
+                    } else {
+                        print!("{report}");
+                        println!(
+                            "wrote {} and {}",
+                            args.out.join("scaling.json").display(),
+                            args.out.join("scaling.svg").display()
+                        );
+                    }
+                }
             }
         }
         Command::Trace {

@@ -491,15 +491,8 @@ pub struct IndexScratch {
 
 #[cfg(test)]
 mod tests {
+    use super::super::random_phases;
     use super::*;
-    use crate::model::rng;
-
-    fn random_phases(n: usize, dim: usize, bins: u32, seed: u64) -> Vec<u16> {
-        let mut r = rng::stream_with(seed, "index-phases", 0);
-        (0..n * dim)
-            .map(|_| rng::below(&mut r, bins) as u16)
-            .collect()
-    }
 
     #[test]
     fn grid_doubles_round_robin_within_the_bucket_budget() {

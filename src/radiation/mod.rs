@@ -358,6 +358,15 @@ fn top_k_batch_int16<'s>(
     }
 }
 
+/// Tests: `n` random phase rows of dimension `dim` in `0..bins`, seeded.
+#[cfg(test)]
+pub(crate) fn random_phases(n: usize, dim: usize, bins: u32, seed: u64) -> Vec<u16> {
+    let mut r = crate::model::rng::stream_with(seed, "test-phases", 0);
+    (0..n * dim)
+        .map(|_| crate::model::rng::below(&mut r, bins) as u16)
+        .collect()
+}
+
 /// Tests: [`top_k_batch`] over `sources` sources, each source's targets as a list.
 #[cfg(test)]
 pub(crate) fn top_k_lists<'s>(
@@ -416,14 +425,6 @@ fn select_best(candidates: &mut [(f32, u32)], k: usize, out: &mut Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::rng;
-
-    fn random_phases(n: usize, dim: usize, bins: u32, seed: u64) -> Vec<u16> {
-        let mut r = rng::stream_with(seed, "test-phases", 0);
-        (0..n * dim)
-            .map(|_| rng::below(&mut r, bins) as u16)
-            .collect()
-    }
 
     #[test]
     fn kernel_equals_brute_force_including_ties() {
