@@ -165,3 +165,94 @@ fn issue_16_a_warm_sample_allocates_nothing_in_proportion_to_the_nodes() {
         transient as f64 / f64::from(nodes)
     );
 }
+
+/// `neurograph experiment scaling` with the given arguments after the scene.
+fn scaling(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(["experiment", "scaling", "scenes/scale-10k.ron"])
+        .args(["--set", "adapter=Mlp(hidden: 16, dropout: 0.0)"])
+        .args(["--set", "data.source=Synthetic(train: 4, test: 4)"])
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn issue_16_experiment_scaling_reports_every_point_and_writes_json_and_plot() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("scaling");
+    let out = scaling(&[
+        "--nodes",
+        "600,300",
+        "--dense-max",
+        "300",
+        "--samples",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap()).expect("one JSON line");
+    // Node counts ascending, the dense kernel only up to --dense-max.
+    let points = report["points"].as_array().unwrap();
+    let shape: Vec<(u64, &str)> = points
+        .iter()
+        .map(|p| (p["nodes"].as_u64().unwrap(), p["kernel"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shape, [(300, "index"), (300, "dense"), (600, "index")]);
+    for p in points {
+        let nodes = p["nodes"].as_f64().unwrap();
+        let scored = p["scored_per_source"].as_f64().unwrap();
+        if p["kernel"] == "dense" {
+            // The dense kernel scores every node for every source.
+            assert_eq!(scored, nodes);
+            assert!(p["backend"].as_str().unwrap().starts_with("int16"));
+        } else {
+            assert!(scored > 0.0 && scored <= nodes, "{p}");
+            assert_eq!(p["backend"], "index");
+        }
+        assert!(p["seconds_per_pass"].as_f64().unwrap() > 0.0);
+        assert_eq!(p["timesteps_per_pass"].as_f64().unwrap(), 5.0);
+        let world = p["world_bytes"].as_f64().unwrap();
+        assert_eq!(p["bytes_per_node"].as_f64().unwrap(), world / nodes);
+    }
+    // Two index points give a fit (both below 10 000 nodes, so both are used); one dense point
+    // gives none.
+    let fits = report["fits"].as_array().unwrap();
+    assert_eq!(fits.len(), 1);
+    assert_eq!(fits[0]["kernel"], "index");
+    assert_eq!(fits[0]["range"], serde_json::json!([300, 600]));
+    // The files hold the same report and its picture.
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("scaling.json")).unwrap())
+            .unwrap();
+    assert_eq!(written, report);
+    let svg = std::fs::read_to_string(out_dir.join("scaling.svg")).unwrap();
+    assert_eq!(svg.matches("<circle").count(), 3);
+    assert!(svg.contains("fitted exponent"));
+}
+
+#[test]
+fn issue_16_experiment_scaling_refuses_a_node_count_out_of_range_before_running() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let out = scaling(&["--nodes", "300,2", "--out", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("architecture.total_nodes") && stderr.contains("between 3 and 1000000"),
+        "{stderr}"
+    );
+    // Nothing ran, so nothing was written.
+    assert!(!dir.path().join("scaling.json").exists());
+}

@@ -32,6 +32,8 @@ fn scene(mode: &str) -> Scene {
             0.0,
         ),
         "dropout" => ("(enabled: true)", "()", 0.1),
+        // The phase index is workspace rebuilt from the restored parameters (issue 16).
+        "radiation index" => ("(enabled: true, backend: Index)", "()", 0.0),
         "phasor" => ("(enabled: true)", "()", 0.0),
         // The checkpoint at K = 17 falls mid-epoch and mid-batch (batches of 5 start at 12,
         // 17 is the 6th sample of the epoch: the second batch holds one sample's gradient).
@@ -68,12 +70,13 @@ fn scene(mode: &str) -> Scene {
     scene::parse(&text, "state-contract.ron").unwrap()
 }
 
-const MODES: [&str; 7] = [
+const MODES: [&str; 8] = [
     "no radiation",
     "radiation exact",
     "radiation approximate cache",
     "gradient accumulation",
     "dropout",
+    "radiation index",
     "phasor",
     "backprop adam batches",
 ];
