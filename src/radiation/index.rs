@@ -125,8 +125,9 @@ impl PhaseIndex {
     }
 
     /// Builds the index with a given grid (bins per gridded dimension, each in
-    /// `1..=min(N, 64)`, at most D of them).
+    /// `1..=min(N, 64)`, at most D of them; an empty grid is one bin on dimension 0).
     pub fn with_grid(tables: &Tables, phases: &[u16], dim: usize, grid: &[u16]) -> PhaseIndex {
+        let grid = if grid.is_empty() { &[1][..] } else { grid };
         let n = tables.phase_bins;
         assert!(
             grid.len() <= dim
@@ -526,6 +527,53 @@ mod tests {
                         index.bin_bound(&tables.cos, 0, a, b),
                         want,
                         "N {bins} g {g} a {a} b {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_grid_shape_answers_like_brute_force() {
+        // Explicit grids the automatic rule never picks: none, one coarse or fine dimension,
+        // every dimension, uneven bins (N = 12 over 5 and 7 bins), so every walk shape is exact.
+        let cases: [(usize, usize, &[u16]); 7] = [
+            (512, 5, &[]),
+            (512, 5, &[1]),
+            (512, 5, &[64]),
+            (512, 5, &[2, 2, 2, 2, 2]),
+            (512, 5, &[16, 4, 8, 2, 32]),
+            (12, 3, &[5, 7]),
+            (2, 2, &[2, 2]),
+        ];
+        for (i, &(bins, dim, grid)) in cases.iter().enumerate() {
+            let tables = Tables::new(bins, 8);
+            let n = 257;
+            let phases = random_phases(n, dim, bins as u32, 40 + i as u64);
+            let index = PhaseIndex::with_grid(&tables, &phases, dim, grid);
+            let acts = random_phases(40, dim, bins as u32, 90 + i as u64);
+            let mut scratch = IndexScratch::default();
+            let mut slow = Vec::new();
+            for (u, act) in acts.chunks(dim).enumerate() {
+                let successors: Vec<u32> = (0..n as u32)
+                    .filter(|v| (v + u as u32).is_multiple_of(9))
+                    .collect();
+                let exclusion = Exclusion {
+                    index: u as u32,
+                    successors: &successors,
+                };
+                for k in [1, 6, 300] {
+                    index.query(&tables, act, &exclusion, k, &mut scratch);
+                    let fast: Vec<u32> = scratch.best.iter().map(|&(_, v)| v).collect();
+                    let source = super::super::Source {
+                        index: u as u32,
+                        phase: act,
+                        successors: &successors,
+                    };
+                    super::super::top_k_brute_force(&tables, &phases, dim, &source, k, &mut slow);
+                    assert_eq!(
+                        fast, slow,
+                        "N {bins} D {dim} grid {grid:?} source {u} k {k}"
                     );
                 }
             }
