@@ -90,8 +90,9 @@ enum Command {
         #[arg(long)]
         no_timing: bool,
         /// Run the bench with every radiation kernel this CPU has (`radiation.backend` Int16,
-        /// F32, Portable), interleaved over --rounds, and print each kernel's throughput,
-        /// radiation time and its ratio to F32 per round.
+        /// F32, Portable, Index), interleaved over --rounds, and print each kernel's throughput,
+        /// radiation time and its ratio to F32 per round (the index's "x floor" is against the
+        /// dense kernels' floor, every node scored).
         #[arg(long, conflicts_with = "no_timing")]
         compare_backends: bool,
         /// Rounds of --compare-backends, 1 ..= 100.
