@@ -89,8 +89,9 @@ enum Command {
         /// Switch the stage and system clock off (to measure its overhead).
         #[arg(long)]
         no_timing: bool,
-        /// Run the bench with every radiation kernel this CPU has (`radiation.backend` Int16,
-        /// F32, Portable, Index), interleaved over --rounds, and print each kernel's throughput,
+        /// Run the bench with every radiation kernel this CPU has (`radiation.backend` Int16
+        /// with each instruction set: Int16Avx2, Int16AvxVnni, Int16Avx512; F32, Portable,
+        /// Index), interleaved over --rounds, and print each kernel's throughput,
         /// radiation time and its ratio to F32 per round (the index's "x floor" is against the
         /// dense kernels' floor, every node scored).
         #[arg(long, conflicts_with = "no_timing")]
@@ -99,7 +100,8 @@ enum Command {
         #[arg(long, default_value_t = 3, requires = "compare_backends",
               value_parser = clap::value_parser!(u64).range(1..=100))]
         rounds: u64,
-        /// Measure this core's multiply-add peak (f32 FMA, i16 vpmaddwd) and print radiation
+        /// Measure this core's multiply-add peak (f32 FMA; i16 vpdpwssd with AVX-512 VNNI,
+        /// else vpmaddwd) and print radiation
         /// time as a multiple of the floor: kernel rows x nodes x 2D multiply-adds at the peak.
         #[arg(long, conflicts_with = "no_timing")]
         floor: bool,

@@ -26,18 +26,25 @@ fn scene() -> Scene {
 fn issue_13_every_radiation_backend_trains_the_same_world() {
     let comparison = run::compare_backends(&scene(), BenchMode::Train, 40, 0, 1, None)
         .expect("the comparison runs");
-    let mut want: Vec<String> = [
-        BackendChoice::Int16,
-        BackendChoice::F32,
-        BackendChoice::Portable,
-        BackendChoice::Index,
-    ]
-    .into_iter()
-    .map(|c| Backend::resolve(c, 0, 1).name().to_string())
-    .collect();
-    want.dedup();
+    // Every kernel the CPU has, each instruction set once, plain Rust included.
+    let mut want: Vec<String> = BackendChoice::ALL
+        .into_iter()
+        .filter(|&c| c != BackendChoice::Auto && c.check().is_ok())
+        .map(|c| Backend::resolve(c, 0, 1).name().to_string())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    want.retain(|name| seen.insert(name.clone()));
     let got: Vec<String> = comparison.rows.iter().map(|r| r.backend.clone()).collect();
     assert_eq!(got, want);
+    // Every SIMD integer kernel the CPU has is among them.
+    for backend in Backend::supported() {
+        if backend.is_int16() && backend != Backend::Int16Portable {
+            assert!(
+                got.contains(&backend.name().to_string()),
+                "{backend} is not compared"
+            );
+        }
+    }
     assert_eq!(comparison.identical_worlds, Some(true));
     // The reference's ratio to itself is 1; every row has one figure per round.
     let f32_row = comparison.rows.iter().find(|r| r.choice == "F32").unwrap();

@@ -2,12 +2,13 @@
 //! per source with a running floor.
 //!
 //! Node v's phasor (cos, sin of 2πθφ\[v\]_d/N) is stored as i16 pairs scaled by s
-//! ([`scale`]: 2¹⁴ for D ≤ 7, 2¹³ above), in tiles of [`LANES`] (8) nodes: for each dimension
-//! the 8 pairs `(c, s)` of the tile, 32 bytes, so one dimension of a tile is one AVX2 load
-//! (1000 nodes at D = 5 take 20 KB and stay in L1). The source's `(cos, −sin)` of φa, scaled
-//! the same way, is one i32 broadcast per dimension; `vpmaddwd` multiplies the pairs and adds
-//! each lane's two products, and a D-term sum of those is an exact int32 score I ≈ s²·x, where
-//! x is the table sum that defines the score.
+//! ([`scale`]: 2¹⁴ for D ≤ 7, 2¹³ above), in tiles of [`LANES`] (16) nodes: for each dimension
+//! the 16 pairs `(c, s)` of the tile, 64 bytes, so one dimension of a tile is one AVX-512 load
+//! or two AVX2 loads (1000 nodes at D = 5 take 20 KB and stay in L1). The source's
+//! `(cos, −sin)` of φa, scaled the same way, is one i32 broadcast per dimension; `vpmaddwd`
+//! multiplies the pairs and adds each lane's two products (`vpdpwssd` also adds them to an
+//! accumulator, in one instruction), and a D-term sum of those is an exact int32 score
+//! I ≈ s²·x, where x is the table sum that defines the score.
 //!
 //! # Exactness
 //! [`error_bound`] δ bounds |I − s²·x|: each quantised cosine or sine (from the f32 tables) is
@@ -22,11 +23,18 @@
 //! brute force, exactly.
 //!
 //! # The pass
-//! Per tile: D loads, D `vpmaddwd`, D − 1 adds, a compare against the floor, and the passing
-//! lanes compressed into the candidate buffer by a permutation from a 256-entry table (AVX2
-//! has no compress instruction); the buffer's length advances by the popcount. No branch
-//! depends on the scores except a rare one: when the buffer fills, it is compacted and the
-//! floor raised.
+//! Per 8 or 16 nodes: D loads, D `vpmaddwd` and D − 1 adds (or D `vpdpwssd`), a compare
+//! against the floor, and the passing lanes compressed into the candidate buffer; the buffer's
+//! length advances by the popcount. The compress is one instruction with AVX-512
+//! (`vpcompressd`) and a permutation from a 256-entry table with AVX2, which has none. No
+//! branch depends on the scores except a rare one: when the buffer fills, it is compacted and
+//! the floor raised.
+//!
+//! # Instruction sets ([`Isa`])
+//! AVX-512 with VNNI (16 nodes per vector, `vpdpwssd`, `vpcompressd`), AVX-VNNI (8 nodes,
+//! `vpdpwssd` on 256-bit vectors, the table compress), AVX2 (8 nodes, `vpmaddwd` + add) and
+//! plain Rust compute the same integer scores and keep the same candidates in the same order;
+//! runtime detection offers each only on a CPU that has it.
 
 #![expect(
     unsafe_code,
@@ -37,10 +45,23 @@
 use crate::model::MAX_DIM;
 use crate::model::tables::Tables;
 
-use super::matrix::Exclusion;
+use super::matrix::{Exclusion, MAX_EXCLUDED};
 
-/// Nodes per tile: one AVX2 vector of i32 scores.
-pub(crate) const LANES: usize = 8;
+/// Nodes per tile: one AVX-512 vector of i32 scores (two AVX2 vectors).
+pub(crate) const LANES: usize = 16;
+
+/// The instructions an integer scan runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// Plain Rust, lane by lane.
+    Portable,
+    /// AVX2 and POPCNT: `vpmaddwd` + `vpaddd`, the table compress.
+    Avx2,
+    /// AVX2 with AVX-VNNI: `vpdpwssd` on 256-bit vectors, the table compress.
+    AvxVnni,
+    /// AVX-512 F, BW and VNNI: 16 lanes, `vpdpwssd`, `vpcompressd`.
+    Avx512Vnni,
+}
 
 /// i16 values per dimension of a tile (a (cos, sin) pair per lane).
 const PAIR_LANES: usize = 2 * LANES;
@@ -99,7 +120,8 @@ impl IntTiles {
             dim,
             nodes,
             delta: error_bound(dim),
-            tiles: vec![0; nodes.div_ceil(LANES) * dim * PAIR_LANES],
+            // An even number of tiles: the AVX-512 pass takes them two at a time.
+            tiles: vec![0; nodes.div_ceil(2 * LANES) * 2 * dim * PAIR_LANES],
             queries,
         };
         for v in 0..nodes {
@@ -164,9 +186,11 @@ impl Candidates {
         self.reserve(limit);
     }
 
-    /// Room for `limit` entries plus a whole vector stored past them.
+    /// Room for `limit` entries plus the whole vectors the SIMD passes store past them (a pass
+    /// may overshoot `limit` by two tiles, 2·[`LANES`], and then read and write 16-lane
+    /// vectors from there).
     fn reserve(&mut self, limit: usize) {
-        let want = limit + LANES;
+        let want = limit + 4 * LANES;
         if self.score.len() < want {
             self.score.resize(want, 0);
             self.node.resize(want, 0);
@@ -180,14 +204,17 @@ impl Candidates {
         let successors = exclusion.successors;
         let mut kept = 0;
         if successors.len() <= 16 {
-            // Short lists (the usual case): compare with every successor, without branches.
+            // Short lists (the usual case): a 64-bit filter of the excluded indices modulo 64
+            // clears most candidates with one bit test; the rest are compared with every
+            // successor.
+            let filter = successors
+                .iter()
+                .fold(1u64 << (exclusion.index & 63), |f, &e| f | 1 << (e & 63));
             for i in 0..self.len {
                 let (x, v) = (self.score[i], self.node[i]);
-                let excluded = successors
-                    .iter()
-                    .fold(v == exclusion.index || (v as usize) >= nodes, |hit, &e| {
-                        hit | (e == v)
-                    });
+                let excluded = (v as usize) >= nodes
+                    || (filter >> (v & 63) & 1 != 0
+                        && (v == exclusion.index || successors.contains(&v)));
                 self.score[kept] = x;
                 self.node[kept] = v;
                 kept += usize::from(!excluded);
@@ -250,6 +277,69 @@ impl Candidates {
             kept += usize::from(i64::from(x) >= floor);
         }
         self.len = kept;
+    }
+
+    /// The first `k` candidates in the order of brute force (table sum desc, index asc), into
+    /// `out`, from candidates that hold every one that can be among them (the K-th best
+    /// integer score minus 2δ and up, [`Candidates::retain`]). They are sorted by (integer
+    /// score desc, index asc) first; where two neighbours' integer scores differ by more than
+    /// 2δ their table sums are in the same order (each is within δ of s² times its table sum),
+    /// so only runs of neighbours within 2δ of each other are re-scored with `table_sum` and
+    /// ordered by it. Usually every run is a single candidate and nothing is re-scored.
+    pub(crate) fn order_exactly(
+        &mut self,
+        k: usize,
+        delta: i64,
+        exact: &mut Vec<(f32, u32)>,
+        out: &mut Vec<u32>,
+        table_sum: impl FnMut(u32) -> f32,
+    ) {
+        let n = self.len;
+        let (score, node) = (&mut self.score[..n], &mut self.node[..n]);
+        // Insertion sort: the list is short (K plus a few).
+        for i in 1..n {
+            let (x, v) = (score[i], node[i]);
+            let mut j = i;
+            while j > 0 && (score[j - 1] < x || (score[j - 1] == x && node[j - 1] > v)) {
+                score[j] = score[j - 1];
+                node[j] = node[j - 1];
+                j -= 1;
+            }
+            score[j] = x;
+            node[j] = v;
+        }
+        self.walk_clusters(k, delta, exact, out, table_sum);
+    }
+
+    /// The second half of [`Candidates::order_exactly`]: the candidates are sorted by
+    /// (integer score desc, index asc); runs within 2δ are re-scored and ordered exactly.
+    fn walk_clusters(
+        &mut self,
+        k: usize,
+        delta: i64,
+        exact: &mut Vec<(f32, u32)>,
+        out: &mut Vec<u32>,
+        mut table_sum: impl FnMut(u32) -> f32,
+    ) {
+        let n = self.len;
+        let (score, node) = (&self.score[..n], &self.node[..n]);
+        let mut i = 0;
+        while i < n && out.len() < k {
+            let mut j = i + 1;
+            while j < n && i64::from(score[j - 1]) - i64::from(score[j]) <= 2 * delta {
+                j += 1;
+            }
+            if j == i + 1 {
+                out.push(node[i]);
+            } else {
+                exact.clear();
+                exact.extend(node[i..j].iter().map(|&v| (table_sum(v), v)));
+                exact.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let room = k - out.len();
+                out.extend(exact.iter().take(room).map(|&(_, v)| v));
+            }
+            i = j;
+        }
     }
 
     /// Compaction when the buffer is full: raises the floor to the K-th best minus 2δ, drops
@@ -331,16 +421,19 @@ fn clamp_threshold(x: i64) -> i32 {
 /// integer score can put it in the top `k` among those (plus possibly some that cannot, and
 /// excluded or padding nodes, which the caller filters). With `i32::MIN` that is every
 /// candidate that can be in the top `k`; with a higher (speculative) threshold the caller
-/// checks that enough candidates cleared it ([`Prediction`]).
+/// checks that enough candidates cleared it ([`Prediction`]). Returns whether the pass has
+/// already dropped the excluded and padding nodes (the AVX-512 pass does, for up to 16
+/// successors); otherwise the caller calls [`Candidates::drop_excluded`]. After that every
+/// [`Isa`] leaves the same candidates in the same order.
 pub(crate) fn scan(
-    simd: bool,
+    isa: Isa,
     m: &IntTiles,
     q: &IntQuery,
     exclusion: &Exclusion<'_>,
     k: usize,
     threshold: i32,
     out: &mut Candidates,
-) {
+) -> bool {
     macro_rules! dispatch {
         ($call:ident) => {
             match m.dim {
@@ -356,15 +449,24 @@ pub(crate) fn scan(
             }
         };
     }
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: the SIMD pass is only requested (by `Backend::Int16Avx2`, which `detect`
-        // and `supported` only offer then) on CPUs with AVX2 and POPCNT.
-        unsafe { dispatch!(scan_avx2) };
-        return;
+    // An Isa other than Portable comes only from a `Backend` that `Backend::supported` and
+    // `Backend::resolve` offer on CPUs with those features.
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and POPCNT (above).
+        Isa::Avx2 => unsafe { dispatch!(scan_avx2) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2, AVX-VNNI and POPCNT (above).
+        Isa::AvxVnni => unsafe { dispatch!(scan_avx_vnni) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => {
+            // SAFETY: the CPU has AVX-512 F, BW and VNNI and POPCNT (above).
+            unsafe { dispatch!(scan_avx512_vnni) };
+            return exclusion.successors.len() < MAX_EXCLUDED;
+        }
+        _ => dispatch!(scan_portable),
     }
-    let _ = simd;
-    dispatch!(scan_portable)
+    false
 }
 
 /// The dimensions a pass loops over: `D` itself, so the loop unrolls, or the run-time `dim` for
@@ -430,13 +532,115 @@ static COMPRESS: [[u8; 8]; 256] = {
     table
 };
 
-/// The AVX2 pass (see the module docs).
+/// The 256-bit passes: each tile as two halves of 8 nodes, scored with `$madd` (the sum of
+/// `vpmaddwd` products into an accumulator) and compressed with the table. (Marking halves in
+/// a register and compressing afterwards, as the AVX-512 pass does, measured 1.15× slower
+/// here: with 8 lanes, more halves have a passing lane and each is scored twice.)
+#[cfg(target_arch = "x86_64")]
+macro_rules! scan_256 {
+    ($(#[$doc:meta])* $name:ident, $features:literal, |$acc:ident, $x:ident, $q:ident| $madd:expr) => {
+        $(#[$doc])*
+        #[target_feature(enable = $features)]
+        fn $name<const D: usize>(
+            m: &IntTiles,
+            q: &IntQuery,
+            exclusion: &Exclusion<'_>,
+            k: usize,
+            start: i32,
+            out: &mut Candidates,
+        ) {
+            use std::arch::x86_64::*;
+            let dim = dims::<D>(m.dim);
+            let tile_len = m.dim * PAIR_LANES;
+            let delta = m.delta;
+            let (mut threshold, mut limit) = (start, FIRST_LIMIT);
+            out.reset(limit);
+            let mut qv = [_mm256_setzero_si256(); MAX_DIM];
+            for (v, &x) in qv.iter_mut().zip(q).take(dim) {
+                *v = _mm256_set1_epi32(x);
+            }
+            let base = m.tiles.as_ptr();
+            let mut floor = _mm256_set1_epi32(threshold);
+            let mut len = 0usize;
+            // Raw pointers held in registers: through `out` the compiler would reload them
+            // after every store, since the stores might alias `out` itself.
+            let (mut scores, mut nodes) = (out.score.as_mut_ptr(), out.node.as_mut_ptr());
+            for half in 0..m.tile_count() * 2 {
+                // SAFETY: half-tile `half` lies within `tiles` (tile half / 2 of D·32 i16
+                // values, its 16 values from (half % 2)·16 per dimension); the buffer has room
+                // for `limit + 4·LANES` entries and `len < limit`, so both 8-lane stores stay
+                // inside it; the table index is an 8-bit mask.
+                unsafe {
+                    let p = base.add(half / 2 * tile_len + half % 2 * LANES);
+                    let mut acc = _mm256_madd_epi16(_mm256_loadu_si256(p.cast()), qv[0]);
+                    for d in 1..dim {
+                        let ($acc, $x, $q) =
+                            (acc, _mm256_loadu_si256(p.add(d * PAIR_LANES).cast()), qv[d]);
+                        acc = $madd;
+                    }
+                    let pass = _mm256_cmpgt_epi32(acc, floor);
+                    let mask = _mm256_movemask_ps(_mm256_castsi256_ps(pass)) as usize;
+                    let lanes = _mm_loadl_epi64(COMPRESS.get_unchecked(mask).as_ptr().cast());
+                    let perm = _mm256_cvtepu8_epi32(lanes);
+                    _mm256_storeu_si256(
+                        scores.add(len).cast(),
+                        _mm256_permutevar8x32_epi32(acc, perm),
+                    );
+                    _mm256_storeu_si256(
+                        nodes.add(len).cast(),
+                        _mm256_add_epi32(perm, _mm256_set1_epi32((half * 8) as i32)),
+                    );
+                    len += mask.count_ones() as usize;
+                }
+                if len >= limit {
+                    out.len = len;
+                    (threshold, limit) = out.compact(exclusion, m.nodes, k, delta, threshold);
+                    len = out.len;
+                    floor = _mm256_set1_epi32(threshold);
+                    (scores, nodes) = (out.score.as_mut_ptr(), out.node.as_mut_ptr());
+                }
+            }
+            out.len = len;
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+scan_256!(
+    /// The AVX2 pass (see the module docs).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and POPCNT.
+    scan_avx2,
+    "avx2,popcnt",
+    |acc, x, q| _mm256_add_epi32(acc, _mm256_madd_epi16(x, q))
+);
+
+#[cfg(target_arch = "x86_64")]
+scan_256!(
+    /// The AVX-VNNI pass: the AVX2 pass with `vpdpwssd` for each multiply-and-add.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, AVX-VNNI and POPCNT.
+    scan_avx_vnni,
+    "avx2,avxvnni,popcnt",
+    |acc, x, q| _mm256_dpwssd_avx_epi32(acc, x, q)
+);
+
+/// The AVX-512 pass: 16 nodes per vector, `vpdpwssd`, two tiles per step, and no stores in
+/// the loop. Only about one tile in five has a passing lane, and compressing every tile would
+/// cost two `vpcompressd` per tile; storing each tile's scores for later instead made the
+/// pass's speed depend on where the scratch buffers sit relative to the tiles (up to 1.35×,
+/// measured: stores that alias the tile loads modulo 4 KiB stall them). So the loop keeps a
+/// bit per tile with a passing lane in a register, and afterwards (or when the buffer would
+/// fill) the marked tiles are scored again and their passing lanes compressed into the
+/// buffer.
 ///
 /// # Safety
-/// The CPU must support AVX2 and POPCNT.
+/// The CPU must support AVX-512 F, BW and VNNI, and POPCNT.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-fn scan_avx2<const D: usize>(
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,popcnt,bmi1")]
+fn scan_avx512_vnni<const D: usize>(
     m: &IntTiles,
     q: &IntQuery,
     exclusion: &Exclusion<'_>,
@@ -450,54 +654,302 @@ fn scan_avx2<const D: usize>(
     let delta = m.delta;
     let (mut threshold, mut limit) = (start, FIRST_LIMIT);
     out.reset(limit);
-    let mut qv = [_mm256_setzero_si256(); MAX_DIM];
+    let mut qv = [_mm512_setzero_si512(); MAX_DIM];
     for (v, &x) in qv.iter_mut().zip(q).take(dim) {
-        *v = _mm256_set1_epi32(x);
+        *v = _mm512_set1_epi32(x);
     }
     let base = m.tiles.as_ptr();
-    let mut floor = _mm256_set1_epi32(threshold);
+    let mut floor = _mm512_set1_epi32(threshold);
+    let pairs = m.tiles.len() / (2 * tile_len);
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let mut len = 0usize;
-    // Raw pointers held in registers: through `out` the compiler would reload them after every
-    // store, since the stores might alias `out` itself.
-    let (mut scores, mut nodes) = (out.score.as_mut_ptr(), out.node.as_mut_ptr());
-    for t in 0..m.tile_count() {
-        // SAFETY: tile t < tile_count lies within `tiles` (D·16 i16 values each); the buffer
-        // has room for `limit + LANES` entries and `len < limit`, so both 8-lane stores stay
-        // inside it; the table index is an 8-bit mask.
-        unsafe {
-            let p = base.add(t * tile_len);
-            let mut acc = _mm256_madd_epi16(_mm256_loadu_si256(p.cast()), qv[0]);
-            #[expect(
-                clippy::needless_range_loop,
-                reason = "an index range unrolls for a constant D; an iterator chain did not"
-            )]
-            for d in 1..dim {
-                let x = _mm256_loadu_si256(p.add(d * PAIR_LANES).cast());
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, qv[d]));
+    let mut first = 0usize;
+    while first < pairs {
+        // Up to 32 pairs: a bit per tile with a passing lane.
+        let last = (first + 32).min(pairs);
+        let mut bits = 0u64;
+        let mut pair = first;
+        while pair < last {
+            // SAFETY: both tiles of `pair` lie within `tiles` (an even count).
+            unsafe {
+                let p = base.add(2 * pair * tile_len);
+                let a = score_tile_512::<D>(p, &qv, dim);
+                let b = score_tile_512::<D>(p.add(tile_len), &qv, dim);
+                let (ma, mb) = (
+                    _mm512_cmpgt_epi32_mask(a, floor),
+                    _mm512_cmpgt_epi32_mask(b, floor),
+                );
+                let shift = 2 * (pair - first);
+                bits |= (u64::from(ma != 0) | u64::from(mb != 0) << 1) << shift;
+                len += (ma.count_ones() + mb.count_ones()) as usize;
             }
-            let pass = _mm256_cmpgt_epi32(acc, floor);
-            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(pass)) as usize;
-            let lanes = _mm_loadl_epi64(COMPRESS.get_unchecked(mask).as_ptr().cast());
-            let perm = _mm256_cvtepu8_epi32(lanes);
-            _mm256_storeu_si256(
-                scores.add(len).cast(),
-                _mm256_permutevar8x32_epi32(acc, perm),
-            );
-            _mm256_storeu_si256(
-                nodes.add(len).cast(),
-                _mm256_add_epi32(perm, _mm256_set1_epi32((t * LANES) as i32)),
-            );
-            len += mask.count_ones() as usize;
+            pair += 1;
+            if len >= limit {
+                break;
+            }
         }
+        // Score the marked tiles again and compress their passing lanes.
+        let (scores, nodes) = (out.score.as_mut_ptr(), out.node.as_mut_ptr());
+        let mut n = out.len;
+        let mut rest = bits;
+        while rest != 0 {
+            let tile = 2 * first + rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            // SAFETY: as above; the buffer has room for `limit + 2·LANES` entries and holds
+            // fewer than `limit` before the last pair's lanes.
+            unsafe {
+                let acc = score_tile_512::<D>(base.add(tile * tile_len), &qv, dim);
+                let mask = _mm512_cmpgt_epi32_mask(acc, floor);
+                let index = _mm512_add_epi32(lanes, _mm512_set1_epi32((tile * LANES) as i32));
+                _mm512_storeu_si512(scores.add(n).cast(), _mm512_maskz_compress_epi32(mask, acc));
+                _mm512_storeu_si512(
+                    nodes.add(n).cast(),
+                    _mm512_maskz_compress_epi32(mask, index),
+                );
+                n += mask.count_ones() as usize;
+            }
+        }
+        out.len = n;
         if len >= limit {
-            out.len = len;
             (threshold, limit) = out.compact(exclusion, m.nodes, k, delta, threshold);
             len = out.len;
-            floor = _mm256_set1_epi32(threshold);
-            (scores, nodes) = (out.score.as_mut_ptr(), out.node.as_mut_ptr());
+            floor = _mm512_set1_epi32(threshold);
         }
+        first = pair;
     }
-    out.len = len;
+    if exclusion.successors.len() < MAX_EXCLUDED {
+        // SAFETY: the CPU has AVX-512 F (this function's contract); the list is short.
+        unsafe { out.drop_excluded_avx512(exclusion, m.nodes) };
+    }
+}
+
+impl Candidates {
+    /// [`Candidates::kth`], with AVX-512 when the pass ran with it and the candidates fit one
+    /// vector (the usual case).
+    pub(crate) fn kth_with(&mut self, isa: Isa, k: usize) -> Option<i32> {
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx512Vnni && self.len <= LANES {
+            // SAFETY: the pass ran with AVX-512, so the CPU has it; the buffer holds a whole
+            // vector from 0.
+            return unsafe { self.kth_avx512(k) };
+        }
+        let _ = isa;
+        self.kth(k)
+    }
+
+    /// The first `k` candidates in the order of brute force, into `out`, given the K-th best
+    /// integer score `kth` (`None`: fewer than `k` candidates): [`Candidates::retain`] then
+    /// [`Candidates::order_exactly`], with AVX-512 when the pass ran with it and the
+    /// candidates fit one vector.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the selection's inputs are independent borrowed pieces"
+    )]
+    pub(crate) fn select(
+        &mut self,
+        isa: Isa,
+        kth: Option<i32>,
+        k: usize,
+        delta: i64,
+        exact: &mut Vec<(f32, u32)>,
+        out: &mut Vec<u32>,
+        table_sum: impl FnMut(u32) -> f32,
+    ) {
+        if let Some(a) = kth {
+            let floor = i64::from(a) - 2 * delta;
+            #[cfg(target_arch = "x86_64")]
+            if isa == Isa::Avx512Vnni && self.len <= LANES {
+                // SAFETY: as in `kth_with`.
+                unsafe { self.sort_avx512(floor) };
+                self.walk_clusters(k, delta, exact, out, table_sum);
+                return;
+            }
+            self.retain(floor);
+        }
+        let _ = isa;
+        self.order_exactly(k, delta, exact, out, table_sum);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Candidates {
+    /// [`Candidates::kth`] for at most 16 candidates: the K-th best score is the smallest of
+    /// those with fewer than K candidates above them (each candidate's count is one compare
+    /// against all 16).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and POPCNT, `len <= 16`, and the buffer must hold 16
+    /// entries.
+    #[target_feature(enable = "avx512f,popcnt")]
+    unsafe fn kth_avx512(&mut self, k: usize) -> Option<i32> {
+        use std::arch::x86_64::*;
+        if self.len < k {
+            return None;
+        }
+        let valid = ((1u32 << self.len) - 1) as u16;
+        // SAFETY: the caller's contract.
+        let all = unsafe { _mm512_loadu_si512(self.score.as_ptr().cast()) };
+        let mut kth = i32::MAX;
+        for &x in &self.score[..self.len] {
+            let above = _mm512_mask_cmpgt_epi32_mask(valid, all, _mm512_set1_epi32(x));
+            let candidate = if (above.count_ones() as usize) < k {
+                x
+            } else {
+                i32::MAX
+            };
+            kth = kth.min(candidate);
+        }
+        Some(kth)
+    }
+
+    /// Keeps the candidates scoring ≥ `floor` and sorts them by (integer score desc, index
+    /// asc), for at most 16 candidates: each one's place is the count of kept candidates
+    /// before it in that order.
+    ///
+    /// # Safety
+    /// As [`Candidates::kth_avx512`].
+    #[target_feature(enable = "avx512f,popcnt")]
+    unsafe fn sort_avx512(&mut self, floor: i64) {
+        use std::arch::x86_64::*;
+        let valid = ((1u32 << self.len) - 1) as u16;
+        // SAFETY: the caller's contract.
+        let (scores, nodes) = unsafe {
+            (
+                _mm512_loadu_si512(self.score.as_ptr().cast()),
+                _mm512_loadu_si512(self.node.as_ptr().cast()),
+            )
+        };
+        let floor = _mm512_set1_epi32(floor.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
+        let kept = _mm512_mask_cmpge_epi32_mask(valid, scores, floor);
+        let mut score = [0i32; LANES];
+        let mut node = [0u32; LANES];
+        let mut rest = kept;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let (x, v) = (self.score[i], self.node[i]);
+            let (bx, bv) = (_mm512_set1_epi32(x), _mm512_set1_epi32(v as i32));
+            let above = _mm512_mask_cmpgt_epi32_mask(kept, scores, bx)
+                | (_mm512_mask_cmpeq_epi32_mask(kept, scores, bx)
+                    & _mm512_cmplt_epu32_mask(nodes, bv));
+            let place = above.count_ones() as usize;
+            score[place] = x;
+            node[place] = v;
+        }
+        let n = kept.count_ones() as usize;
+        self.score[..n].copy_from_slice(&score[..n]);
+        self.node[..n].copy_from_slice(&node[..n]);
+        self.len = n;
+    }
+
+    /// [`Candidates::drop_excluded`] 16 candidates at a time: each excluded node compared with
+    /// all 16 at once, the kept ones compressed in order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and POPCNT, and the successor list must be shorter than
+    /// [`MAX_EXCLUDED`].
+    #[target_feature(enable = "avx512f,popcnt")]
+    unsafe fn drop_excluded_avx512(&mut self, exclusion: &Exclusion<'_>, nodes: usize) {
+        use std::arch::x86_64::*;
+        let mut excluded = [_mm512_setzero_si512(); MAX_EXCLUDED];
+        let count = exclusion.successors.len() + 1;
+        excluded[0] = _mm512_set1_epi32(exclusion.index as i32);
+        for (x, &e) in excluded[1..].iter_mut().zip(exclusion.successors) {
+            *x = _mm512_set1_epi32(e as i32);
+        }
+        let limit = _mm512_set1_epi32(nodes as i32);
+        let (score, node) = (self.score.as_mut_ptr(), self.node.as_mut_ptr());
+        let mut kept = 0usize;
+        let mut i = 0usize;
+        while i < self.len {
+            let valid = if self.len - i >= LANES {
+                u16::MAX
+            } else {
+                (1u16 << (self.len - i)) - 1
+            };
+            // SAFETY: the buffers hold `len` entries plus room for whole vectors past them;
+            // `kept <= i`, so each compressed store lands on entries already read.
+            unsafe {
+                let v = _mm512_loadu_si512(node.add(i).cast());
+                let x = _mm512_loadu_si512(score.add(i).cast());
+                let mut keep = _mm512_mask_cmplt_epu32_mask(valid, v, limit);
+                for e in &excluded[..count] {
+                    keep &= !_mm512_cmpeq_epi32_mask(v, *e);
+                }
+                _mm512_storeu_si512(score.add(kept).cast(), _mm512_maskz_compress_epi32(keep, x));
+                _mm512_storeu_si512(node.add(kept).cast(), _mm512_maskz_compress_epi32(keep, v));
+                kept += keep.count_ones() as usize;
+            }
+            i += LANES;
+        }
+        self.len = kept;
+    }
+}
+
+/// The integer scores of the 16 nodes of the tile at `p`: two accumulator chains (even and
+/// odd dimensions) so the dependent `vpdpwssd` latencies overlap.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI, and `p` must point at a whole tile.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn score_tile_512<const D: usize>(
+    p: *const i16,
+    qv: &[std::arch::x86_64::__m512i; MAX_DIM],
+    dim: usize,
+) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract: every dimension's 64 bytes lie within the tile.
+    unsafe {
+        let mut even = _mm512_madd_epi16(_mm512_loadu_si512(p.cast()), qv[0]);
+        if dim == 1 {
+            return even;
+        }
+        let mut odd = _mm512_madd_epi16(_mm512_loadu_si512(p.add(PAIR_LANES).cast()), qv[1]);
+        #[expect(
+            clippy::needless_range_loop,
+            reason = "an index range unrolls for a constant D; an iterator chain did not"
+        )]
+        for d in 2..dim {
+            if d % 2 == 0 {
+                even = dpwssd(even, qv[d], p.add(d * PAIR_LANES));
+            } else {
+                odd = dpwssd(odd, qv[d], p.add(d * PAIR_LANES));
+            }
+        }
+        _mm512_add_epi32(even, odd)
+    }
+}
+
+/// `acc + Σ` of the pairwise products of the i16 lanes of `q` and the 64 bytes at `p`
+/// (`vpdpwssd` with a memory operand). Written as assembly because LLVM splits the intrinsic
+/// into `vpmaddwd` + `vpaddd` where it judges the accumulator chain long, which doubles the
+/// vector instructions of the pass on the two ports they share.
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VNNI, and `p` must be valid for a 64-byte read.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn dpwssd(
+    acc: std::arch::x86_64::__m512i,
+    q: std::arch::x86_64::__m512i,
+    p: *const i16,
+) -> std::arch::x86_64::__m512i {
+    let mut acc = acc;
+    // SAFETY: the caller's contract; the instruction reads 64 bytes at `p` and writes only
+    // `acc`.
+    unsafe {
+        std::arch::asm!(
+            "vpdpwssd {acc}, {q}, zmmword ptr [{p}]",
+            acc = inout(zmm_reg) acc,
+            q = in(zmm_reg) q,
+            p = in(reg) p,
+            options(pure, readonly, nostack, preserves_flags)
+        );
+    }
+    acc
 }
 
 #[cfg(test)]
@@ -698,6 +1150,88 @@ mod tests {
             let inputs = (&tables, &phasors, &phases[..]);
             let lists = top_k_lists(backend, inputs, 1, source, 9, &mut Scratch::default());
             assert_eq!(lists[0], slow, "{backend}");
+        }
+    }
+
+    /// Random candidate lists of 0 to 16 entries in ascending node order, tie-heavy (few
+    /// distinct scores), as the scan leaves them.
+    fn random_candidates(r: &mut rand_chacha::ChaCha8Rng, nodes: u32) -> Candidates {
+        let mut c = Candidates::default();
+        c.reset(FIRST_LIMIT);
+        let n = rng::below(r, 17) as usize;
+        let mut picked: Vec<u32> = (0..n).map(|_| rng::below(r, nodes + 8)).collect();
+        picked.sort_unstable();
+        picked.dedup();
+        let spread = [2, 5, 1000, 1 << 30][rng::below(r, 4) as usize];
+        for (i, &v) in picked.iter().enumerate() {
+            c.score[i] = rng::below(r, spread) as i32 - (spread / 2) as i32;
+            c.node[i] = v;
+        }
+        c.len = picked.len();
+        c
+    }
+
+    /// The AVX-512 helpers (exclusion, K-th best, selection order) equal the plain ones they
+    /// replace, on random tie-heavy lists with random exclusions and padding nodes.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_candidate_helpers_equal_the_plain_ones() {
+        if Backend::int16_isa(Backend::resolve(
+            crate::radiation::BackendChoice::Int16,
+            0,
+            1,
+        )) != Some(Isa::Avx512Vnni)
+        {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI");
+            return;
+        }
+        use crate::radiation::Backend;
+        let mut r = rng::stream_with(3, "int16-avx512-helpers", 0);
+        for case in 0..20_000 {
+            let nodes = 8 + rng::below(&mut r, 60);
+            let mut succ: Vec<u32> = (0..rng::below(&mut r, 17))
+                .map(|_| rng::below(&mut r, nodes))
+                .collect();
+            succ.sort_unstable();
+            succ.dedup();
+            let exclusion = Exclusion {
+                index: rng::below(&mut r, nodes),
+                successors: &succ,
+            };
+            let k = 1 + rng::below(&mut r, 8) as usize;
+            let delta = [0i64, 1, 3, 1 << 20][rng::below(&mut r, 4) as usize];
+            let mut plain = random_candidates(&mut r, nodes);
+            let mut fast = plain.clone();
+            plain.drop_excluded(&exclusion, nodes as usize);
+            // SAFETY: AVX-512 was detected above; fewer than 17 successors.
+            unsafe { fast.drop_excluded_avx512(&exclusion, nodes as usize) };
+            assert_eq!(
+                (&plain.score[..plain.len], &plain.node[..plain.len]),
+                (&fast.score[..fast.len], &fast.node[..fast.len]),
+                "case {case}: exclusion"
+            );
+            let kth = plain.kth(k);
+            assert_eq!(
+                fast.kth_with(Isa::Avx512Vnni, k),
+                kth,
+                "case {case}: kth {k}"
+            );
+            // Table sums that order ties by something other than the index, so a wrong
+            // cluster shows.
+            let table_sum = |v: u32| (v % 3) as f32;
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut exact = Vec::new();
+            plain.select(Isa::Portable, kth, k, delta, &mut exact, &mut a, table_sum);
+            fast.select(
+                Isa::Avx512Vnni,
+                kth,
+                k,
+                delta,
+                &mut exact,
+                &mut b,
+                table_sum,
+            );
+            assert_eq!(a, b, "case {case}: selection, k {k} delta {delta}");
         }
     }
 

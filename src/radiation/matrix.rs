@@ -140,6 +140,11 @@ pub(crate) struct Exclusion<'a> {
     pub(crate) successors: &'a [u32],
 }
 
+/// One more than the most successors a kernel pass drops itself (with the source, 17
+/// excluded nodes); longer successor lists are left to
+/// [`super::int16::Candidates::drop_excluded`].
+pub(crate) const MAX_EXCLUDED: usize = 17;
+
 impl Exclusion<'_> {
     #[inline(always)]
     pub(crate) fn excludes(&self, v: u32) -> bool {

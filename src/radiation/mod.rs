@@ -181,10 +181,9 @@ pub fn top_k_batch<'s>(
         Backend::Index => Backend::detect(),
         other => other,
     };
-    if backend.is_int16() {
-        let simd = backend == Backend::Int16Avx2;
+    if let Some(isa) = backend.int16_isa() {
         top_k_batch_int16(
-            simd,
+            isa,
             tables,
             phasors,
             node_phases,
@@ -298,7 +297,7 @@ fn top_k_batch_index<'s>(
     reason = "the kernel's inputs are independent borrowed pieces"
 )]
 fn top_k_batch_int16<'s>(
-    simd: bool,
+    isa: int16::Isa,
     tables: &Tables,
     phasors: &PhasorMatrix,
     node_phases: &[u16],
@@ -329,30 +328,28 @@ fn top_k_batch_int16<'s>(
         // A speculative start is good if K choosable candidates clear it by 2δ: then the
         // K-th best A is at least that high and everything within 2δ of A was kept.
         let start = prediction.threshold(delta);
-        int16::scan(simd, &phasors.int, &q, &exclusion, k, start, int);
-        int.drop_excluded(&exclusion, nodes);
-        let mut kth = int.kth(k);
+        let dropped = int16::scan(isa, &phasors.int, &q, &exclusion, k, start, int);
+        if !dropped {
+            int.drop_excluded(&exclusion, nodes);
+        }
+        let mut kth = int.kth_with(isa, k);
         let cleared = kth.is_some_and(|a| i64::from(a) - 2 * delta > i64::from(start));
         speculation.0 += 1;
         if start > i32::MIN && !cleared {
             speculation.1 += 1;
-            int16::scan(simd, &phasors.int, &q, &exclusion, k, i32::MIN, int);
-            int.drop_excluded(&exclusion, nodes);
-            kth = int.kth(k);
+            if !int16::scan(isa, &phasors.int, &q, &exclusion, k, i32::MIN, int) {
+                int.drop_excluded(&exclusion, nodes);
+            }
+            kth = int.kth_with(isa, k);
         }
         if let Some(a) = kth {
             prediction.observe(a);
         }
-        let floor = kth.map_or(i64::MIN, |a| i64::from(a) - 2 * delta);
-        exact.clear();
-        for (&x, &v) in int.score[..int.len].iter().zip(&int.node[..int.len]) {
-            if i64::from(x) >= floor {
-                let p = &node_phases[v as usize * dim..(v as usize + 1) * dim];
-                exact.push((radiation_score(tables, s.phase, p), v));
-            }
-        }
         out.clear();
-        select_best(exact, k, out);
+        int.select(isa, kth, k, delta, exact, out, |v| {
+            let p = &node_phases[v as usize * dim..(v as usize + 1) * dim];
+            radiation_score(tables, s.phase, p)
+        });
         targets[i * k..i * k + out.len()].copy_from_slice(out);
         counts[i] = out.len() as u32;
     }

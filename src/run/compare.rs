@@ -77,8 +77,8 @@ pub fn floor_of(report: &BenchReport, scene: &Scene, peaks: Peaks) -> Floor {
     )
 }
 
-/// Runs the bench (`mode`) `rounds` times with each distinct kernel the CPU has (the choices
-/// `Int16`, `F32`, `Portable` and `Index`, which `Auto` is one of), interleaved.
+/// Runs the bench (`mode`) `rounds` times with each distinct kernel the CPU has (every choice
+/// but `Auto`, which is one of them, and each instruction set once), interleaved.
 pub fn compare_backends(
     scene: &Scene,
     mode: BenchMode,
@@ -88,14 +88,12 @@ pub fn compare_backends(
     peaks: Option<Peaks>,
 ) -> Result<BackendComparison, RunError> {
     let mut choices: Vec<(BackendChoice, Backend)> = Vec::new();
-    for choice in [
-        BackendChoice::Int16,
-        BackendChoice::F32,
-        BackendChoice::Portable,
-        BackendChoice::Index,
-    ] {
+    for choice in BackendChoice::ALL {
         let backend = Backend::resolve(choice, 0, 1);
-        if !choices.iter().any(|&(_, b)| b == backend) {
+        if choice != BackendChoice::Auto
+            && choice.check().is_ok()
+            && !choices.iter().any(|&(_, b)| b == backend)
+        {
             choices.push((choice, backend));
         }
     }
@@ -197,15 +195,22 @@ impl fmt::Display for BackendComparison {
                 p.i16_macs_per_second / 1e9
             )?;
         }
+        // Columns as wide as their longest entry.
+        let choice = self.rows.iter().map(|r| r.choice.len()).fold(6, usize::max);
+        let kernel = self
+            .rows
+            .iter()
+            .map(|r| r.backend.len())
+            .fold(6, usize::max);
         writeln!(
             f,
-            "{:<10} {:<16} {:>16} {:>18} {:>18} {:>10}",
+            "{:<choice$} {:<kernel$} {:>16} {:>18} {:>18} {:>10}",
             "choice", "kernel", unit, "radiation ms/pass", "ratio to F32", "x floor"
         )?;
         for r in &self.rows {
             writeln!(
                 f,
-                "{:<10} {:<16} {:>16} {:>18} {:>18} {:>10}",
+                "{:<choice$} {:<kernel$} {:>16} {:>18} {:>18} {:>10}",
                 r.choice,
                 r.backend,
                 range(&r.samples_per_second, 1),

@@ -20,9 +20,11 @@ use serde::{Deserialize, Serialize};
 /// Measured multiply-add peaks of one core.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Peaks {
-    /// f32 multiply-adds per second (AVX2 FMA where the CPU has it, else plain Rust).
+    /// f32 multiply-adds per second (AVX-512 or AVX2 FMA where the CPU has it, else plain
+    /// Rust).
     pub f32_macs_per_second: f64,
-    /// i16 multiply-adds per second (AVX2 `vpmaddwd` where the CPU has it, else plain Rust).
+    /// i16 multiply-adds per second (AVX-512 `vpdpwssd` or AVX2 `vpmaddwd` where the CPU has
+    /// it, else plain Rust).
     pub i16_macs_per_second: f64,
     /// What the loops ran on.
     pub instructions: String,
@@ -34,6 +36,19 @@ const ITERATIONS: u64 = 4_000_000;
 /// Measures the peaks: the best of `repeats` runs of each loop.
 pub fn measure(repeats: usize) -> Peaks {
     let best = |f: &dyn Fn() -> f64| (0..repeats.max(1)).map(|_| f()).fold(0.0, f64::max);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vnni")
+    {
+        return Peaks {
+            // SAFETY: AVX-512 F was just detected.
+            f32_macs_per_second: best(&|| unsafe { f32_peak_avx512() }),
+            // SAFETY: AVX-512 F, BW and VNNI were just detected.
+            i16_macs_per_second: best(&|| unsafe { i16_peak_avx512_vnni() }),
+            instructions: "AVX-512 (512-bit FMA, vpdpwssd)".into(),
+        };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         return Peaks {
@@ -89,6 +104,46 @@ fn i16_peak_avx2() -> f64 {
     let seconds = started.elapsed().as_secs_f64();
     std::hint::black_box(x);
     (ITERATIONS * 10 * 16) as f64 / seconds
+}
+
+/// [`f32_peak_avx2`] with 16-lane vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn f32_peak_avx512() -> f64 {
+    use std::arch::x86_64::*;
+    let a = _mm512_set1_ps(std::hint::black_box(0.999_999));
+    let b = _mm512_set1_ps(std::hint::black_box(1e-7));
+    let mut acc = [_mm512_set1_ps(1.0); 10];
+    let started = Instant::now();
+    for _ in 0..ITERATIONS {
+        for x in acc.iter_mut() {
+            *x = _mm512_fmadd_ps(*x, a, b);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(acc);
+    (ITERATIONS * 10 * 16) as f64 / seconds
+}
+
+/// Ten independent `vpdpwssd` accumulator chains of 32 i16 products each, the integer
+/// kernel's AVX-512 instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn i16_peak_avx512_vnni() -> f64 {
+    use std::arch::x86_64::*;
+    let a = _mm512_set1_epi16(std::hint::black_box(3));
+    let b = _mm512_set1_epi16(std::hint::black_box(-3));
+    let mut x: [__m512i; 10] =
+        std::array::from_fn(|i| _mm512_set1_epi32(std::hint::black_box(i as i32)));
+    let started = Instant::now();
+    for _ in 0..ITERATIONS {
+        for x in x.iter_mut() {
+            *x = _mm512_dpwssd_epi32(*x, a, b);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(x);
+    (ITERATIONS * 10 * 32) as f64 / seconds
 }
 
 fn f32_peak_portable() -> f64 {

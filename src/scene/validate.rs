@@ -485,6 +485,9 @@ impl Checker {
                 &["architecture.total_nodes"],
             );
         }
+        if let Err(message) = r.backend.check() {
+            self.push("radiation.backend", format!("{:?}", r.backend), message);
+        }
         let c = &r.cache;
         self.int("radiation.cache.capacity", c.capacity.into(), 1, 10_000_000);
         let bins = s.resolution.phase_bins;
