@@ -21,6 +21,12 @@
 //! an encoding is bit-identical on every call, and nothing is allocated once the scratch has
 //! grown to size.
 
+#![expect(
+    unsafe_code,
+    reason = "the layer's multiply-add loop uses x86 intrinsics behind runtime feature \
+              detection; every unsafe block states what it relies on"
+)]
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use thiserror::Error;
@@ -37,6 +43,8 @@ pub const LAYER_NORM_EPS: f64 = 1e-5;
 pub const HIDDEN_GAIN: f64 = std::f64::consts::SQRT_2;
 /// Xavier gain of the MLP's last layer.
 pub const OUTPUT_GAIN: f64 = 0.5;
+/// The most images [`InputAdapter::encode_batch`] encodes at once.
+pub const MAX_BATCH: usize = 32;
 
 /// An adapter weight import that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -122,23 +130,83 @@ impl Layer {
     /// `out = a·(W·r − b·rowsum)`, skipping zero entries of `r` (see the module docs).
     #[inline]
     fn apply(&self, r: &[f32], a: f32, b: f32, out: &mut [f32]) {
-        debug_assert_eq!(r.len(), self.inputs);
-        debug_assert_eq!(out.len(), self.outputs);
-        out.fill(0.0);
-        for (j, &v) in r.iter().enumerate() {
-            if v != 0.0 {
-                let col = &self.wt[j * self.outputs..(j + 1) * self.outputs];
-                axpy(out, col, v);
+        self.apply_batch(&[r], &[(a, b)], &mut [out]);
+    }
+
+    /// [`Layer::apply`] for several inputs at once: each column of W is read once for all of
+    /// them (it is then in L1 for the rest), and every output element sums the same terms in
+    /// the same order as alone, so each result is bit-identical to [`Layer::apply`]'s.
+    fn apply_batch(&self, rs: &[&[f32]], ab: &[(f32, f32)], outs: &mut [&mut [f32]]) {
+        debug_assert!(rs.iter().all(|r| r.len() == self.inputs));
+        debug_assert!(outs.iter().all(|o| o.len() == self.outputs));
+        let axpy = Axpy::detect();
+        for out in outs.iter_mut() {
+            out.fill(0.0);
+        }
+        for j in 0..self.inputs {
+            let col = &self.wt[j * self.outputs..(j + 1) * self.outputs];
+            for (r, out) in rs.iter().zip(outs.iter_mut()) {
+                let v = r[j];
+                if v != 0.0 {
+                    axpy.run(out, col, v);
+                }
             }
         }
-        if b == 0.0 {
-            if a != 1.0 {
-                out.iter_mut().for_each(|o| *o *= a);
+        for (out, &(a, b)) in outs.iter_mut().zip(ab) {
+            if b == 0.0 {
+                if a != 1.0 {
+                    out.iter_mut().for_each(|o| *o *= a);
+                }
+            } else {
+                for (o, &s) in out.iter_mut().zip(&self.rowsum) {
+                    *o = a * (*o - b * s);
+                }
             }
-        } else {
-            for (o, &s) in out.iter_mut().zip(&self.rowsum) {
-                *o = a * (*o - b * s);
+        }
+    }
+}
+
+/// `out += v·col` element by element: a multiply, then an add (never fused), so every
+/// instruction set gives the same bits. The crate is compiled for baseline x86-64, where the
+/// plain loop runs 4 lanes wide; the wider loops are chosen at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Axpy {
+    /// Plain Rust (SSE2 on x86-64).
+    Plain,
+    /// 8 lanes with AVX.
+    #[cfg(target_arch = "x86_64")]
+    Avx,
+    /// 16 lanes with AVX-512 F.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Axpy {
+    /// The widest loop this CPU runs.
+    fn detect() -> Axpy {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                return Axpy::Avx512;
             }
+            if std::is_x86_feature_detected!("avx") {
+                return Axpy::Avx;
+            }
+        }
+        Axpy::Plain
+    }
+
+    #[inline]
+    fn run(self, out: &mut [f32], col: &[f32], v: f32) {
+        debug_assert_eq!(out.len(), col.len());
+        match self {
+            Axpy::Plain => axpy(out, col, v),
+            // SAFETY: `detect` chose these only on CPUs with the features.
+            #[cfg(target_arch = "x86_64")]
+            Axpy::Avx => unsafe { axpy_avx(out, col, v) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Axpy::Avx512 => unsafe { axpy_avx512(out, col, v) },
         }
     }
 }
@@ -157,6 +225,58 @@ fn axpy(out: &mut [f32], col: &[f32], v: f32) {
     for (o, &c) in o.into_remainder().iter_mut().zip(c.remainder()) {
         *o += v * c;
     }
+}
+
+/// [`axpy`] 8 lanes at a time.
+///
+/// # Safety
+/// The CPU must support AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn axpy_avx(out: &mut [f32], col: &[f32], v: f32) {
+    use std::arch::x86_64::*;
+    let n = out.len().min(col.len());
+    let vv = _mm256_set1_ps(v);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, within both slices.
+        unsafe {
+            let o = _mm256_loadu_ps(out.as_ptr().add(i));
+            let c = _mm256_loadu_ps(col.as_ptr().add(i));
+            _mm256_storeu_ps(
+                out.as_mut_ptr().add(i),
+                _mm256_add_ps(o, _mm256_mul_ps(vv, c)),
+            );
+        }
+        i += 8;
+    }
+    axpy(&mut out[i..n], &col[i..n], v);
+}
+
+/// [`axpy`] 16 lanes at a time.
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn axpy_avx512(out: &mut [f32], col: &[f32], v: f32) {
+    use std::arch::x86_64::*;
+    let n = out.len().min(col.len());
+    let vv = _mm512_set1_ps(v);
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, within both slices.
+        unsafe {
+            let o = _mm512_loadu_ps(out.as_ptr().add(i));
+            let c = _mm512_loadu_ps(col.as_ptr().add(i));
+            _mm512_storeu_ps(
+                out.as_mut_ptr().add(i),
+                _mm512_add_ps(o, _mm512_mul_ps(vv, c)),
+            );
+        }
+        i += 16;
+    }
+    axpy(&mut out[i..n], &col[i..n], v);
 }
 
 /// ReLU of `h` into `r`; returns LayerNorm's (mean, 1/σ) of `r` with σ = sqrt(var + ε),
@@ -277,38 +397,86 @@ impl Mlp {
         s: &mut AdapterScratch,
         out: &mut [f32],
     ) {
-        let (p, h) = (self.pixels(), self.hidden());
-        s.fit(p, h);
-        let (a, b) = normalise_pixels(image, &mut s.input);
-        self.l1.apply(&s.input, a, b, &mut s.pre);
+        self.encode_batch(
+            &[image],
+            &mut [dropout_rng],
+            std::slice::from_mut(s),
+            &mut [out],
+        );
+    }
 
-        let (mean, inv) = relu_stats(&s.pre, &mut s.relu);
-        for (y, &r) in s.hidden1.iter_mut().zip(&s.relu) {
-            *y = (r - mean) * inv;
+    /// [`Mlp::encode`] of up to [`MAX_BATCH`] images at once (each layer's columns read once
+    /// for all of them), each with its own dropout RNG and scratch; every result is
+    /// bit-identical to encoding the image alone.
+    fn encode_batch(
+        &self,
+        images: &[&[u8]],
+        dropout_rngs: &mut [Option<&mut ChaCha8Rng>],
+        s: &mut [AdapterScratch],
+        outs: &mut [&mut [f32]],
+    ) {
+        let (p, h, n) = (self.pixels(), self.hidden(), images.len());
+        assert!(n <= MAX_BATCH && s.len() >= n && outs.len() >= n && dropout_rngs.len() >= n);
+        let mut ab = [(0.0f32, 0.0f32); MAX_BATCH];
+        let mut dropped = [false; MAX_BATCH];
+        for ((image, sc), ab) in images.iter().zip(s.iter_mut()).zip(&mut ab) {
+            sc.fit(p, h);
+            *ab = normalise_pixels(image, &mut sc.input);
         }
-        match dropout_rng {
-            Some(rng) if self.dropout > 0.0 => {
+        let mut ins: [&[f32]; MAX_BATCH] = [&[]; MAX_BATCH];
+        let mut pres: [&mut [f32]; MAX_BATCH] = std::array::from_fn(|_| Default::default());
+        for (i, sc) in s.iter_mut().take(n).enumerate() {
+            ins[i] = &sc.input;
+            pres[i] = &mut sc.pre;
+        }
+        self.l1.apply_batch(&ins[..n], &ab[..n], &mut pres[..n]);
+
+        let rngs = dropout_rngs.iter_mut().zip(ab.iter_mut().zip(&mut dropped));
+        for (sc, (rng, (ab, dropped))) in s.iter_mut().zip(rngs).take(n) {
+            let (mean, inv) = relu_stats(&sc.pre, &mut sc.relu);
+            for (y, &r) in sc.hidden1.iter_mut().zip(&sc.relu) {
+                *y = (r - mean) * inv;
+            }
+            *ab = (inv, mean);
+            if let Some(rng) = rng.as_deref_mut().filter(|_| self.dropout > 0.0) {
                 // One u32 per hidden unit in index order; drop when it is below p·2^32.
                 let threshold = (self.dropout as f64 * 4_294_967_296.0).round() as u64;
                 let keep_scale = 1.0 / (1.0 - self.dropout);
-                for (d, &y) in s.dropped.iter_mut().zip(&s.hidden1) {
+                for (d, &y) in sc.dropped.iter_mut().zip(&sc.hidden1) {
                     *d = if (rng.next_u32() as u64) < threshold {
                         0.0
                     } else {
                         y * keep_scale
                     };
                 }
-                self.l2.apply(&s.dropped, 1.0, 0.0, &mut s.pre);
+                // The dropped vector is the layer input itself (a = 1, b = 0).
+                *ab = (1.0, 0.0);
+                *dropped = true;
             }
-            _ => self.l2.apply(&s.relu, inv, mean, &mut s.pre),
         }
+        let mut ins: [&[f32]; MAX_BATCH] = [&[]; MAX_BATCH];
+        let mut pres: [&mut [f32]; MAX_BATCH] = std::array::from_fn(|_| Default::default());
+        for (i, sc) in s.iter_mut().take(n).enumerate() {
+            ins[i] = if dropped[i] { &sc.dropped } else { &sc.relu };
+            pres[i] = &mut sc.pre;
+        }
+        self.l2.apply_batch(&ins[..n], &ab[..n], &mut pres[..n]);
 
-        let (mean, inv) = relu_stats(&s.pre, &mut s.relu);
-        for (y, &r) in s.hidden2.iter_mut().zip(&s.relu) {
-            *y = (r - mean) * inv;
+        for (sc, ab) in s.iter_mut().zip(&mut ab).take(n) {
+            let (mean, inv) = relu_stats(&sc.pre, &mut sc.relu);
+            for (y, &r) in sc.hidden2.iter_mut().zip(&sc.relu) {
+                *y = (r - mean) * inv;
+            }
+            *ab = (inv, mean);
         }
-        self.l3.apply(&s.relu, inv, mean, out);
-        out.iter_mut().for_each(|o| *o = o.tanh());
+        let mut ins: [&[f32]; MAX_BATCH] = [&[]; MAX_BATCH];
+        for (i, sc) in s.iter().take(n).enumerate() {
+            ins[i] = &sc.relu;
+        }
+        self.l3.apply_batch(&ins[..n], &ab[..n], &mut outs[..n]);
+        for out in outs.iter_mut().take(n) {
+            out.iter_mut().for_each(|o| *o = o.tanh());
+        }
     }
 }
 
@@ -510,6 +678,50 @@ impl InputAdapter {
         }
     }
 
+    /// [`InputAdapter::encode`] without dropout of up to [`MAX_BATCH`] images at once, each
+    /// into its own `outs` slice: the MLP reads each weight column once for all of them (the
+    /// batch shares what a single encoding streams from memory). Every result is
+    /// bit-identical to encoding the image alone. `scratch` grows to the batch size.
+    ///
+    /// # Panics
+    /// If there are more than [`MAX_BATCH`] images, fewer outputs than images, or a wrong
+    /// length.
+    pub fn encode_batch(
+        &self,
+        images: &[&[u8]],
+        scratch: &mut Vec<AdapterScratch>,
+        outs: &mut [&mut [f32]],
+    ) {
+        let n = images.len();
+        assert!(
+            n <= MAX_BATCH,
+            "adapter: at most {MAX_BATCH} images per batch"
+        );
+        assert!(outs.len() >= n, "adapter: fewer outputs than images");
+        assert!(
+            images.iter().all(|i| i.len() == self.pixels()),
+            "adapter: image length"
+        );
+        assert!(
+            outs.iter().all(|o| o.len() == self.output_len()),
+            "adapter: output length"
+        );
+        if scratch.len() < n {
+            scratch.resize_with(n, AdapterScratch::default);
+        }
+        match self {
+            InputAdapter::Mlp(m) => {
+                let mut rngs: [Option<&mut ChaCha8Rng>; MAX_BATCH] = Default::default();
+                m.encode_batch(images, &mut rngs[..n], scratch, outs);
+            }
+            InputAdapter::Linear(l) => {
+                for (image, out) in images.iter().zip(outs.iter_mut()) {
+                    l.encode(image, &mut scratch[0], out);
+                }
+            }
+        }
+    }
+
     /// Number of weights in [`InputAdapter::export`].
     pub fn weight_count(&self) -> usize {
         match self {
@@ -584,6 +796,86 @@ mod tests {
                 if x & 3 == 0 { (x >> 8) as u8 } else { 0 }
             })
             .collect()
+    }
+
+    /// Every multiply-add loop the CPU has gives the plain loop's bits, at lengths with and
+    /// without a remainder.
+    #[test]
+    fn every_axpy_loop_gives_the_plain_bits() {
+        let mut r = stream_with(5, "test-axpy", 0);
+        let mut f = || (r.next_u32() as f32 / u32::MAX as f32 - 0.5) * 3.0;
+        for len in [1usize, 7, 16, 31, 64, 100, 2000] {
+            let col: Vec<f32> = (0..len).map(|_| f()).collect();
+            let start: Vec<f32> = (0..len).map(|_| f()).collect();
+            let v = f();
+            let mut plain = start.clone();
+            axpy(&mut plain, &col, v);
+            let mut loops = vec![Axpy::Plain];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx") {
+                    loops.push(Axpy::Avx);
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    loops.push(Axpy::Avx512);
+                }
+            }
+            for a in loops {
+                let mut out = start.clone();
+                a.run(&mut out, &col, v);
+                let bits = |x: &[f32]| x.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&out), bits(&plain), "{a:?} at length {len}");
+            }
+        }
+    }
+
+    /// A batch encodes every image exactly as encoding it alone does, whatever the batch size
+    /// and its neighbours (blank images included), for both adapters.
+    #[test]
+    fn a_batch_encodes_each_image_as_alone() {
+        let linear = InputAdapter::linear(P, 6, 3, &mut stream(12, Stream::Adapter));
+        for adapter in [small_mlp(0.25), small_mlp(0.0), linear] {
+            let n = adapter.output_len();
+            let images: Vec<Vec<u8>> = (0..MAX_BATCH as u64)
+                .map(|i| {
+                    if i % 7 == 3 {
+                        vec![0; P]
+                    } else {
+                        image(100 + i)
+                    }
+                })
+                .collect();
+            let mut s = AdapterScratch::default();
+            let alone: Vec<Vec<u32>> = images
+                .iter()
+                .map(|img| {
+                    let mut out = vec![0.0; n];
+                    adapter.encode(img, None, &mut s, &mut out);
+                    out.iter().map(|x| x.to_bits()).collect()
+                })
+                .collect();
+            let mut scratch = Vec::new();
+            for size in [1usize, 5, MAX_BATCH] {
+                for first in (0..images.len()).step_by(size) {
+                    let chunk: Vec<&[u8]> = images[first..(first + size).min(images.len())]
+                        .iter()
+                        .map(|i| &i[..])
+                        .collect();
+                    let mut buf = vec![0.0f32; chunk.len() * n];
+                    let mut outs: Vec<&mut [f32]> = buf.chunks_exact_mut(n).collect();
+                    adapter.encode_batch(&chunk, &mut scratch, &mut outs);
+                    for (j, out) in buf.chunks_exact(n).enumerate() {
+                        let bits: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
+                        assert_eq!(
+                            bits,
+                            alone[first + j],
+                            "batch of {size}, image {}",
+                            first + j
+                        );
+                    }
+                }
+            }
+        }
     }
 
     fn small_mlp(dropout: f32) -> InputAdapter {

@@ -150,8 +150,8 @@ pub fn warnings(
     out
 }
 
-/// One world's outcomes and the encodings it computed that were not cached yet.
-type RunResult = (Vec<SampleOutcome>, Vec<(usize, Box<[u16]>)>);
+/// One world's outcomes.
+type RunResult = Vec<SampleOutcome>;
 
 impl Runner {
     /// Builds the simulation and loads the data.
@@ -394,6 +394,51 @@ impl Runner {
         outcomes
     }
 
+    /// Encodes the samples of `indices` not yet in the split's cache: in batches of
+    /// [`MAX_BATCH`](crate::model::adapter::MAX_BATCH) (the adapter reads each weight column
+    /// once per batch), the batches spread over rayon's pool. Encodings depend on the image
+    /// alone, so neither the batching nor the threads change a bit of them.
+    fn fill_encodings(&mut self, split: Split, indices: &[usize]) {
+        let n = self.set(split).len();
+        let cache = &mut self.caches[split as usize];
+        if cache.entries.len() < n {
+            cache.entries.resize(n, None);
+        }
+        let mut missing: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| cache.entries[i].is_none())
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let started = Instant::now();
+        let encoded = self.encode_many(split, &missing);
+        let cache = &mut self.caches[split as usize];
+        for (&i, e) in missing.iter().zip(encoded) {
+            cache.entries[i] = Some(e);
+        }
+        self.sim.add_stage_time(Stage::Inject, started);
+    }
+
+    /// The evaluation encodings of samples `indices` of a split, in order, batched and spread
+    /// over rayon's pool ([`Runner::fill_encodings`]); nothing is cached.
+    pub(crate) fn encode_many(&self, split: Split, indices: &[usize]) -> Vec<Box<[u16]>> {
+        use rayon::prelude::*;
+        let set = self.set(split);
+        let sim = &self.sim;
+        let encoded: Vec<Vec<Box<[u16]>>> = indices
+            .par_chunks(crate::model::adapter::MAX_BATCH)
+            .map(|chunk| {
+                let images: Vec<&[u8]> = chunk.iter().map(|&i| set.image(i)).collect();
+                sim.encoder().encode_batch(&images)
+            })
+            .collect();
+        encoded.into_iter().flatten().collect()
+    }
+
     fn run_on(
         &mut self,
         replicas: &mut [Simulation],
@@ -401,18 +446,14 @@ impl Runner {
         indices: &[usize],
         bar: &ProgressBar,
     ) -> Vec<SampleOutcome> {
+        self.fill_encodings(split, indices);
         let len = self.sim.encoding_len();
-        let n = self.set(split).len();
         let set = match split {
             Split::Train => &self.data.train,
             Split::Test => &self.data.test,
             Split::Validation => &self.data.validation,
         };
-        let cache = &mut self.caches[split as usize];
-        if cache.entries.len() < n {
-            cache.entries.resize(n, None);
-        }
-        let cache = &*cache;
+        let cache = &self.caches[split as usize];
         let interrupt = &*self.interrupt;
         let mut worlds: Vec<&mut Simulation> = std::iter::once(&mut self.sim)
             .chain(replicas.iter_mut())
@@ -422,28 +463,16 @@ impl Runner {
         let results: Vec<RunResult> = {
             let run = |(sim, range): (&mut Simulation, std::ops::Range<usize>)| {
                 let mut outcomes = Vec::with_capacity(range.len());
-                let mut fresh = Vec::new();
                 for &i in &indices[range] {
                     if interrupt.load(Ordering::Relaxed) {
                         break;
                     }
-                    let encoded = match &cache.entries[i] {
-                        Some(e) => e.clone(),
-                        None => {
-                            let started = Instant::now();
-                            let mut both = vec![0u16; 2 * len].into_boxed_slice();
-                            let (p, m) = both.split_at_mut(len);
-                            sim.encode(set.image(i), p, m);
-                            sim.add_stage_time(Stage::Inject, started);
-                            fresh.push((i, both.clone()));
-                            both
-                        }
-                    };
+                    let encoded = cache.entries[i].as_deref().expect("filled above");
                     let (p, m) = encoded.split_at(len);
                     outcomes.push(sim.run_encoded(p, m, set.label(i)));
                     bar.inc(1);
                 }
-                (outcomes, fresh)
+                outcomes
             };
             if parts.len() == 1 {
                 parts.into_iter().map(run).collect()
@@ -462,14 +491,7 @@ impl Runner {
                 slots.into_iter().flatten().collect()
             }
         };
-        let mut all = Vec::with_capacity(indices.len());
-        for (outcomes, fresh) in results {
-            all.extend(outcomes);
-            for (i, e) in fresh {
-                self.caches[split as usize].entries[i] = Some(e);
-            }
-        }
-        all
+        results.into_iter().flatten().collect()
     }
 
     /// The primary world, its evaluation replicas and its batch worlds.

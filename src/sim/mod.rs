@@ -335,6 +335,7 @@ impl Simulation {
             bins: (self.settings.phase_bins, self.settings.magnitude_bins),
             scratch: AdapterScratch::default(),
             out: Vec::new(),
+            batch: Vec::new(),
         }
     }
 
@@ -710,6 +711,8 @@ pub struct Encoder {
     bins: (u32, u32),
     scratch: AdapterScratch,
     out: Vec<f32>,
+    /// [`Encoder::encode_batch`]'s scratch, one per image.
+    batch: Vec<AdapterScratch>,
 }
 
 impl Encoder {
@@ -731,5 +734,26 @@ impl Encoder {
             phase,
             magnitude,
         );
+    }
+
+    /// Evaluation encodings (no dropout) of `images`, each `[phases, magnitudes]` as
+    /// [`Simulation::encode`] gives them, bit for bit; the adapter runs on batches of
+    /// [`MAX_BATCH`](crate::model::adapter::MAX_BATCH) images.
+    pub fn encode_batch(&mut self, images: &[&[u8]]) -> Vec<Box<[u16]>> {
+        let n = self.adapter.output_len();
+        let half = n / 2;
+        let mut encoded = Vec::with_capacity(images.len());
+        for chunk in images.chunks(crate::model::adapter::MAX_BATCH) {
+            self.out.resize(chunk.len() * n, 0.0);
+            let mut outs: Vec<&mut [f32]> = self.out.chunks_exact_mut(n).collect();
+            self.adapter.encode_batch(chunk, &mut self.batch, &mut outs);
+            for out in self.out.chunks_exact(n) {
+                let mut both = vec![0u16; 2 * half].into_boxed_slice();
+                let (phase, magnitude) = both.split_at_mut(half);
+                quantize(out, self.bins.0, self.bins.1, phase, magnitude);
+                encoded.push(both);
+            }
+        }
+        encoded
     }
 }
