@@ -130,6 +130,33 @@ impl ArrivalSums {
         }
     }
 
+    /// Marks target `v` as touched on its first kept arrival of the timestep, starting its sums
+    /// from its prior activation (or zeros if it was inactive).
+    #[inline(always)]
+    pub fn touch(&mut self, v: u32, dim: usize, prior: &Prior<'_>) {
+        let vk = v as usize;
+        if self.touched[vk] {
+            return;
+        }
+        self.touched[vk] = true;
+        self.list.push(v);
+        let (vp, vm) = (
+            &mut self.phase[vk * dim..(vk + 1) * dim],
+            &mut self.magnitude[vk * dim..(vk + 1) * dim],
+        );
+        let slot = prior.slot_of[vk];
+        if slot == u32::MAX {
+            vp.fill(0);
+            vm.fill(0);
+            self.strength[vk] = 0.0;
+        } else {
+            let j = slot as usize;
+            vp.copy_from_slice(&prior.phase[j * dim..(j + 1) * dim]);
+            vm.copy_from_slice(&prior.magnitude[j * dim..(j + 1) * dim]);
+            self.strength[vk] = prior.strength[j];
+        }
+    }
+
     /// Empties the sums for a timestep over `n` nodes of dimension `dim`.
     pub fn begin(&mut self, n: usize, dim: usize) {
         self.touched.clear();
@@ -165,25 +192,11 @@ impl ArrivalSums {
         }
         let dim = cp.len();
         let vk = v as usize;
+        self.touch(v, dim, prior);
         let (vp, vm) = (
             &mut self.phase[vk * dim..(vk + 1) * dim],
             &mut self.magnitude[vk * dim..(vk + 1) * dim],
         );
-        if !self.touched[vk] {
-            self.touched[vk] = true;
-            self.list.push(v);
-            let slot = prior.slot_of[vk];
-            if slot == u32::MAX {
-                vp.fill(0);
-                vm.fill(0);
-                self.strength[vk] = 0.0;
-            } else {
-                let j = slot as usize;
-                vp.copy_from_slice(&prior.phase[j * dim..(j + 1) * dim]);
-                vm.copy_from_slice(&prior.magnitude[j * dim..(j + 1) * dim]);
-                self.strength[vk] = prior.strength[j];
-            }
-        }
         for d in 0..dim {
             vp[d] = add_mod(vp[d], cp[d], phase_bins);
             vm[d] = add_mod(vm[d], cm[d], magnitude_bins);

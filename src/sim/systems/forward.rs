@@ -2,6 +2,12 @@
 //! additive arrivals applied in a fixed order (SPEC 4 steps 2-4). The phase cell and the
 //! arrival rules are [`crate::model::phase`] and [`crate::model::arrivals`].
 
+#![expect(
+    unsafe_code,
+    reason = "the fused emission has an SSE4.1 loop behind runtime feature detection; every \
+              unsafe block states what it relies on"
+)]
+
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
 
@@ -286,9 +292,137 @@ struct Fused<'a> {
     inhibition: crate::scene::Inhibition,
 }
 
-/// The fused emission with the dimension known at compile time.
+/// The fused emission with the dimension known at compile time: the SSE4.1 loop where the CPU
+/// has it and both bin counts are at most 2¹⁵ (its modular adds need the sum of two indices
+/// to fit 16 bits), the plain loop otherwise.
 fn fused_fixed<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut ArrivalSums) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("sse4.1") && fused.bins.0 <= 1 << 15 && fused.bins.1 <= 1 << 15
+    {
+        // SAFETY: SSE4.1 was just detected; D <= 8 (the callers' dispatch).
+        unsafe { fused_sse41::<D>(inputs, fused, sums) };
+        return;
+    }
     fused_run(D, inputs, fused, sums);
+}
+
+/// [`fused_run`] with a cell's D ≤ 8 phase and magnitude lanes in one 128-bit vector each: the
+/// modular adds of the phase cell and of the accumulation are 3 instructions for all lanes
+/// (`(a + b) min (a + b − N)`, unsigned), the target's sums are read and written 8 lanes at a
+/// time (the lanes past D belong to the next node and get zeros added, which leaves them as
+/// they were), and the strength is summed in dimension order as before, so every sum is
+/// bit-identical to the plain loop's. A target whose 8 lanes would run past the end of the
+/// arrays takes the plain path.
+///
+/// # Safety
+/// The CPU must support SSE4.1, `D <= 8`, and both bin counts must be at most 2¹⁵.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.1")]
+fn fused_sse41<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut ArrivalSums) {
+    use std::arch::x86_64::*;
+    let EmitInputs {
+        snapshot,
+        radiation,
+        topology,
+        params,
+        tables,
+    } = *inputs;
+    let (nbins, mbins) = fused.bins;
+    let add_mod = |a: __m128i, b: __m128i, bins: __m128i| {
+        let s = _mm_add_epi16(a, b);
+        _mm_min_epu16(s, _mm_sub_epi16(s, bins))
+    };
+    let (nv, mv) = (
+        _mm_set1_epi16(nbins as u16 as i16),
+        _mm_set1_epi16(mbins as u16 as i16),
+    );
+    // Lanes 0..D set.
+    let lanes: [u16; 8] = std::array::from_fn(|d| if d < D { u16::MAX } else { 0 });
+    // SAFETY: an 8-lane read of a local array.
+    let keep = unsafe { _mm_loadu_si128(lanes.as_ptr().cast()) };
+    let far = crate::prefetch::scattered(snapshot.slot_of.len());
+    let (mut cp, mut cm) = ([0u16; 8], [0u16; 8]);
+    for (i, &u) in snapshot.nodes.iter().enumerate() {
+        if far {
+            prefetch_targets(inputs, D, i + 1, Some((sums, &fused.prior)));
+        }
+        let act_phase = &snapshot.phase[i * D..(i + 1) * D];
+        let act_mag = &snapshot.magnitude[i * D..(i + 1) * D];
+        let (mut ap, mut am) = ([0u16; 8], [0u16; 8]);
+        ap[..D].copy_from_slice(act_phase);
+        am[..D].copy_from_slice(act_mag);
+        // SAFETY: 8-lane reads of local arrays.
+        let (ap, am) = unsafe {
+            (
+                _mm_loadu_si128(ap.as_ptr().cast()),
+                _mm_loadu_si128(am.as_ptr().cast()),
+            )
+        };
+        let statics = topology.graph.successors.row(u as usize);
+        let dynamic = if radiation.k > 0 {
+            radiation.of(i)
+        } else {
+            &[]
+        };
+        for &v in statics.iter().chain(dynamic) {
+            let vk = v as usize;
+            let end = vk * D + 8;
+            if end > params.phase.len() || end > sums.phase.len() {
+                // The last nodes: the plain cell.
+                let s = phase_cell(
+                    tables,
+                    act_phase,
+                    act_mag,
+                    &params.phase[vk * D..(vk + 1) * D],
+                    &params.magnitude[vk * D..(vk + 1) * D],
+                    &mut cp[..D],
+                    &mut cm[..D],
+                );
+                sums.add(
+                    v,
+                    s,
+                    &cp[..D],
+                    &cm[..D],
+                    &fused.prior,
+                    fused.bins,
+                    fused.inhibition,
+                    fused.clamped,
+                );
+                continue;
+            }
+            // SAFETY: lanes vk·D .. vk·D + 8 lie within both parameter arrays (checked).
+            let (p, q) = unsafe {
+                let pp = _mm_loadu_si128(params.phase.as_ptr().add(vk * D).cast());
+                let pm = _mm_loadu_si128(params.magnitude.as_ptr().add(vk * D).cast());
+                (
+                    _mm_and_si128(add_mod(ap, pp, nv), keep),
+                    _mm_and_si128(add_mod(am, pm, mv), keep),
+                )
+            };
+            // SAFETY: 8-lane writes of local arrays.
+            unsafe {
+                _mm_storeu_si128(cp.as_mut_ptr().cast(), p);
+                _mm_storeu_si128(cm.as_mut_ptr().cast(), q);
+            }
+            let mut s = 0.0f32;
+            for d in 0..D {
+                s += tables.cos[cp[d] as usize] * tables.amp[cm[d] as usize];
+            }
+            if v < fused.clamped || model::arrivals::gate_drops(fused.inhibition, s) {
+                continue;
+            }
+            sums.touch(v, D, &fused.prior);
+            // SAFETY: lanes vk·D .. vk·D + 8 lie within the sums' arrays (checked); the lanes
+            // past D get zeros added, which leaves them unchanged.
+            unsafe {
+                let at_p = sums.phase.as_mut_ptr().add(vk * D).cast();
+                let at_m = sums.magnitude.as_mut_ptr().add(vk * D).cast();
+                _mm_storeu_si128(at_p, add_mod(_mm_loadu_si128(at_p), p, nv));
+                _mm_storeu_si128(at_m, add_mod(_mm_loadu_si128(at_m), q, mv));
+            }
+            sums.strength[vk] += s;
+        }
+    }
 }
 
 /// Every cell of the timestep, in emission order, added to `sums` as it is computed. The loop
