@@ -18,9 +18,11 @@
 //! of the non-excluded candidates: everything the exact K-th best (ties included) can be has
 //! I ≥ A − 2δ (the argument of [`super`]'s module docs, in integer units). The scan keeps a
 //! running floor, the K-th best integer score seen so far minus 2δ, which never exceeds
-//! A − 2δ, so no candidate that can matter is dropped; [`super::top_k_batch`] then re-scores the
-//! survivors with the table sum and orders them by (table sum desc, index asc), the order of
-//! brute force, exactly.
+//! A − 2δ, so no candidate that can matter is dropped. The survivors are then put in the order
+//! of brute force, (table sum desc, index asc), exactly (`Candidates::order_exactly`): sorted
+//! by integer score, where two neighbours differ by more than 2δ their table sums are in the
+//! same order, so only runs of neighbours within 2δ of each other are re-scored with the table
+//! sum.
 //!
 //! # The pass
 //! Per 8 or 16 nodes: D loads, D `vpmaddwd` and D − 1 adds (or D `vpdpwssd`), a compare
@@ -30,7 +32,7 @@
 //! branch depends on the scores except a rare one: when the buffer fills, it is compacted and
 //! the floor raised.
 //!
-//! # Instruction sets ([`Isa`])
+//! # Instruction sets (`Isa`)
 //! AVX-512 with VNNI (16 nodes per vector, `vpdpwssd`, `vpcompressd`), AVX-VNNI (8 nodes,
 //! `vpdpwssd` on 256-bit vectors, the table compress), AVX2 (8 nodes, `vpmaddwd` + add) and
 //! plain Rust compute the same integer scores and keep the same candidates in the same order;

@@ -30,8 +30,9 @@
 //! forces many exact ties.
 //!
 //! # The integer kernel (the default)
-//! [`int16`] scores with i16 phasors and `vpmaddwd` into exact int32 sums that are within a
-//! proven δ of s² times the table sum, so the same argument (in integer units, 2δ) keeps
+//! [`int16`] scores with i16 phasors and integer multiply-adds (`vpdpwssd` with AVX-512 VNNI
+//! or AVX-VNNI, `vpmaddwd` with AVX2, chosen at run time) into exact int32 sums that are within
+//! a proven δ of s² times the table sum, so the same argument (in integer units, 2δ) keeps
 //! every candidate that can matter; it needs a single pass per source against a speculative
 //! floor (rescanning the rare source whose candidates do not clear it by 2δ). `radiation.backend`
 //! chooses between the kernels ([`BackendChoice`]); all give identical targets.
