@@ -193,6 +193,21 @@ struct EmitInputs<'a> {
     tables: &'a Tables,
 }
 
+impl<'a> EmitInputs<'a> {
+    /// Source `i`'s (node `u`'s) targets in emission order: its static successors, then its
+    /// radiation targets.
+    #[inline(always)]
+    fn targets(&self, i: usize, u: u32) -> impl Iterator<Item = &'a u32> + use<'a> {
+        let dynamic = if self.radiation.k > 0 {
+            self.radiation.of(i)
+        } else {
+            &[]
+        };
+        let statics: &'a [u32] = self.topology.graph.successors.row(u as usize);
+        statics.iter().chain(dynamic)
+    }
+}
+
 /// One thread's share of the emissions: a run of sources and their cells' slots.
 struct EmitPart<'a> {
     range: std::ops::Range<usize>,
@@ -212,10 +227,9 @@ fn emit_fixed<const D: usize>(inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
 fn emit_run(dim: usize, inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
     let EmitInputs {
         snapshot,
-        radiation,
-        topology,
         params,
         tables,
+        ..
     } = *inputs;
     let far = crate::prefetch::scattered(snapshot.slot_of.len());
     let mut c = 0;
@@ -226,13 +240,7 @@ fn emit_run(dim: usize, inputs: &EmitInputs<'_>, part: EmitPart<'_>) {
         let u = snapshot.nodes[i];
         let act_phase = &snapshot.phase[i * dim..(i + 1) * dim];
         let act_mag = &snapshot.magnitude[i * dim..(i + 1) * dim];
-        let statics = topology.graph.successors.row(u as usize);
-        let dynamic = if radiation.k > 0 {
-            radiation.of(i)
-        } else {
-            &[]
-        };
-        for &v in statics.iter().chain(dynamic) {
+        for &v in inputs.targets(i, u) {
             let vk = v as usize;
             part.target[c] = v;
             part.strength[c] = phase_cell(
@@ -263,13 +271,7 @@ fn prefetch_targets(
     let Some(&u) = inputs.snapshot.nodes.get(i) else {
         return;
     };
-    let statics = inputs.topology.graph.successors.row(u as usize);
-    let dynamic = if inputs.radiation.k > 0 {
-        inputs.radiation.of(i)
-    } else {
-        &[]
-    };
-    for &v in statics.iter().chain(dynamic) {
+    for &v in inputs.targets(i, u) {
         let vk = v as usize;
         if let (Some(p), Some(m)) = (
             inputs.params.phase.get(vk * dim),
@@ -322,10 +324,9 @@ fn fused_sse41<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums:
     use std::arch::x86_64::*;
     let EmitInputs {
         snapshot,
-        radiation,
-        topology,
         params,
         tables,
+        ..
     } = *inputs;
     let (nbins, mbins) = fused.bins;
     let add_mod = |a: __m128i, b: __m128i, bins: __m128i| {
@@ -358,13 +359,7 @@ fn fused_sse41<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums:
                 _mm_loadu_si128(am.as_ptr().cast()),
             )
         };
-        let statics = topology.graph.successors.row(u as usize);
-        let dynamic = if radiation.k > 0 {
-            radiation.of(i)
-        } else {
-            &[]
-        };
-        for &v in statics.iter().chain(dynamic) {
+        for &v in inputs.targets(i, u) {
             let vk = v as usize;
             let end = vk * D + 8;
             if end > params.phase.len() || end > sums.phase.len() {
@@ -432,10 +427,9 @@ fn fused_sse41<const D: usize>(inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums:
 fn fused_run(dim: usize, inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut ArrivalSums) {
     let EmitInputs {
         snapshot,
-        radiation,
-        topology,
         params,
         tables,
+        ..
     } = *inputs;
     let (mut phase, mut magnitude) = ([0u16; MAX_DIM], [0u16; MAX_DIM]);
     let (phase, magnitude) = (&mut phase[..dim], &mut magnitude[..dim]);
@@ -446,13 +440,7 @@ fn fused_run(dim: usize, inputs: &EmitInputs<'_>, fused: &Fused<'_>, sums: &mut 
         }
         let act_phase = &snapshot.phase[i * dim..(i + 1) * dim];
         let act_mag = &snapshot.magnitude[i * dim..(i + 1) * dim];
-        let statics = topology.graph.successors.row(u as usize);
-        let dynamic = if radiation.k > 0 {
-            radiation.of(i)
-        } else {
-            &[]
-        };
-        for &v in statics.iter().chain(dynamic) {
+        for &v in inputs.targets(i, u) {
             let vk = v as usize;
             let s = phase_cell(
                 tables,
