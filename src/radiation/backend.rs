@@ -140,11 +140,14 @@ fn has_avx_vnni() -> bool {
     false
 }
 
-/// Whether the CPU has AVX-512 F, BW and VNNI (besides AVX2).
+/// Whether the CPU has AVX-512 F, BW and VNNI (besides AVX2, and BMI1 and BMI2, which every
+/// such CPU has).
 fn has_avx512_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         has_avx2()
+            && std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("bmi2")
             && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vnni")

@@ -71,6 +71,9 @@ const PAIR_LANES: usize = 2 * LANES;
 /// Buffered candidates before the first compaction.
 const FIRST_LIMIT: usize = 64;
 
+/// Quads of tiles the AVX-512 pass marks before it compresses (64 tiles, a bit each).
+const BLOCK: usize = 16;
+
 /// The scale s of dimension `dim`: the largest power of two for which a D-term sum of products
 /// of two s-scaled unit phasors stays below 2³¹ (D·s² < 2³¹).
 pub fn scale(dim: usize) -> i32 {
@@ -95,11 +98,17 @@ pub struct IntTiles {
     nodes: usize,
     /// δ of this dimension ([`error_bound`]).
     delta: i64,
-    tiles: Vec<i16>,
+    /// The tiles, one cache line per dimension of a tile, so no 64-byte load splits a line.
+    tiles: Vec<Line>,
     /// Per phase bin a, the query pair `(round(s·cos a), round(−s·sin a))` packed into one
     /// i32 (low half first), ready to broadcast.
     queries: Vec<i32>,
 }
+
+/// One dimension of a tile: the 16 `(c, s)` pairs, on a cache line of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C, align(64))]
+struct Line([i16; PAIR_LANES]);
 
 /// `round(s·x)` as i16, for |x| ≤ 1.
 fn quantise(x: f32, s: i32) -> i16 {
@@ -122,8 +131,8 @@ impl IntTiles {
             dim,
             nodes,
             delta: error_bound(dim),
-            // An even number of tiles: the AVX-512 pass takes them two at a time.
-            tiles: vec![0; nodes.div_ceil(2 * LANES) * 2 * dim * PAIR_LANES],
+            // A multiple of four tiles: the AVX-512 pass takes them four at a time.
+            tiles: vec![Line::default(); nodes.div_ceil(4 * LANES) * 4 * dim],
             queries,
         };
         for v in 0..nodes {
@@ -139,8 +148,9 @@ impl IntTiles {
         let lane = v % LANES;
         for (d, &p) in phase.iter().enumerate().take(self.dim) {
             let at = tile + d * PAIR_LANES + 2 * lane;
-            self.tiles[at] = quantise(tables.cos[p as usize], s);
-            self.tiles[at + 1] = quantise(tables.sin[p as usize], s);
+            let values = self.values_mut();
+            values[at] = quantise(tables.cos[p as usize], s);
+            values[at + 1] = quantise(tables.sin[p as usize], s);
         }
     }
 
@@ -149,9 +159,29 @@ impl IntTiles {
         self.delta
     }
 
+    /// The tiles' i16 values in order: per tile, per dimension, the 16 pairs.
+    fn values(&self) -> &[i16] {
+        // SAFETY: a `Line` is exactly its `PAIR_LANES` i16 values (`repr(C)`, 64 bytes, no
+        // padding), so the lines are that many contiguous, initialised i16 values.
+        unsafe {
+            std::slice::from_raw_parts(self.tiles.as_ptr().cast(), self.tiles.len() * PAIR_LANES)
+        }
+    }
+
+    /// [`IntTiles::values`], mutable.
+    fn values_mut(&mut self) -> &mut [i16] {
+        // SAFETY: as in `values`; the borrow of `self` is exclusive.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.tiles.as_mut_ptr().cast(),
+                self.tiles.len() * PAIR_LANES,
+            )
+        }
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.tiles.len() * std::mem::size_of::<i16>()
+        self.tiles.len() * std::mem::size_of::<Line>()
             + self.queries.len() * std::mem::size_of::<i32>()
     }
 
@@ -172,12 +202,60 @@ impl IntTiles {
 /// The source side: per dimension, the packed query pair of its phase bin.
 pub(crate) type IntQuery = [i32; MAX_DIM];
 
+/// Four-byte values per [`Page`].
+const PAGE: usize = 1024;
+
+/// 4 KiB of four-byte values on a 4 KiB boundary.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(4096))]
+struct Page<T>([T; PAGE]);
+
+/// A buffer of four-byte values in whole pages. The SIMD passes store whole vectors at any
+/// offset; in an ordinary allocation some of those stores cross a page boundary, which costs
+/// far more than a store within a page (measured: the pass's speed depended on where the
+/// allocator had put the buffers). Here that happens only past the first page, which a
+/// source's candidates rarely reach.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pages<T> {
+    pages: Vec<Page<T>>,
+}
+
+impl<T: Copy + Default> Pages<T> {
+    /// Grows to hold at least `len` values (new ones are `T::default()`).
+    fn grow(&mut self, len: usize) {
+        let want = len.div_ceil(PAGE);
+        if self.pages.len() < want {
+            self.pages.resize(want, Page([T::default(); PAGE]));
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Pages<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        const { assert!(std::mem::size_of::<T>() == 4, "pages of four-byte values") };
+        // SAFETY: a `Page<T>` is exactly its `PAGE` values (`repr(C)`; with four-byte values
+        // 4 KiB, no padding), so the pages are that many contiguous, initialised values.
+        unsafe { std::slice::from_raw_parts(self.pages.as_ptr().cast(), self.pages.len() * PAGE) }
+    }
+}
+
+impl<T> std::ops::DerefMut for Pages<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; the borrow of `self` is exclusive.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.pages.as_mut_ptr().cast(), self.pages.len() * PAGE)
+        }
+    }
+}
+
 /// One source's candidates: integer scores and node indices, `len` of them valid. The vectors
 /// are longer than `len` because the SIMD pass stores whole vectors past the end.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Candidates {
-    pub(crate) score: Vec<i32>,
-    pub(crate) node: Vec<u32>,
+    pub(crate) score: Pages<i32>,
+    pub(crate) node: Pages<u32>,
     pub(crate) len: usize,
     kth: Vec<i32>,
 }
@@ -188,14 +266,14 @@ impl Candidates {
         self.reserve(limit);
     }
 
-    /// Room for `limit` entries plus the whole vectors the SIMD passes store past them (a pass
-    /// may overshoot `limit` by two tiles, 2·[`LANES`], and then read and write 16-lane
-    /// vectors from there).
+    /// Room for `limit` entries plus the whole vectors the SIMD passes store past them (the
+    /// AVX-512 pass may overshoot `limit` by a quad of tiles, 4·[`LANES`], and
+    /// then read and write 16-lane vectors from there).
     fn reserve(&mut self, limit: usize) {
-        let want = limit + 4 * LANES;
+        let want = limit + 6 * LANES;
         if self.score.len() < want {
-            self.score.resize(want, 0);
-            self.node.resize(want, 0);
+            self.score.grow(want);
+            self.node.grow(want);
         }
     }
 
@@ -462,7 +540,7 @@ pub(crate) fn scan(
         Isa::AvxVnni => unsafe { dispatch!(scan_avx_vnni) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => {
-            // SAFETY: the CPU has AVX-512 F, BW and VNNI and POPCNT (above).
+            // SAFETY: the CPU has AVX-512 F, BW and VNNI, POPCNT, BMI1 and BMI2 (above).
             unsafe { dispatch!(scan_avx512_vnni) };
             return exclusion.successors.len() < MAX_EXCLUDED;
         }
@@ -495,7 +573,7 @@ fn scan_portable<const D: usize>(
     let pairs: [(i32, i32); MAX_DIM] =
         std::array::from_fn(|d| (i32::from(q[d] as i16), q[d] >> 16));
     let pairs = &pairs[..dim];
-    for (t, tile) in m.tiles.chunks_exact(m.dim * PAIR_LANES).enumerate() {
+    for (t, tile) in m.values().chunks_exact(m.dim * PAIR_LANES).enumerate() {
         for lane in 0..LANES {
             let mut acc = 0i32;
             for (d, &(c, s)) in pairs.iter().enumerate() {
@@ -561,7 +639,7 @@ macro_rules! scan_256 {
             for (v, &x) in qv.iter_mut().zip(q).take(dim) {
                 *v = _mm256_set1_epi32(x);
             }
-            let base = m.tiles.as_ptr();
+            let base = m.values().as_ptr();
             let mut floor = _mm256_set1_epi32(threshold);
             let mut len = 0usize;
             // Raw pointers held in registers: through `out` the compiler would reload them
@@ -629,19 +707,21 @@ scan_256!(
     |acc, x, q| _mm256_dpwssd_avx_epi32(acc, x, q)
 );
 
-/// The AVX-512 pass: 16 nodes per vector, `vpdpwssd`, two tiles per step, and no stores in
+/// The AVX-512 pass: 16 nodes per vector, `vpdpwssd`, four tiles per step, and no stores in
 /// the loop. Only about one tile in five has a passing lane, and compressing every tile would
-/// cost two `vpcompressd` per tile; storing each tile's scores for later instead made the
-/// pass's speed depend on where the scratch buffers sit relative to the tiles (up to 1.35×,
-/// measured: stores that alias the tile loads modulo 4 KiB stall them). So the loop keeps a
-/// bit per tile with a passing lane in a register, and afterwards (or when the buffer would
+/// cost two `vpcompressd` per tile; storing each tile's scores (or masks) for later instead
+/// made the pass's speed depend on where the scratch buffers sit relative to the tiles (up to
+/// 1.35×, measured: stores that alias the tile loads modulo 4 KiB stall them). So the four
+/// tiles' pass masks are joined into one 64-bit mask (`kunpckwd`, `kunpckdq`) and moved to a
+/// general register once; its popcount advances the count and [`nonzero_lanes`] gives a bit
+/// per tile with a passing lane, kept in a register. Afterwards (or when the buffer would
 /// fill) the marked tiles are scored again and their passing lanes compressed into the
 /// buffer.
 ///
 /// # Safety
-/// The CPU must support AVX-512 F, BW and VNNI, and POPCNT.
+/// The CPU must support AVX-512 F, BW and VNNI, POPCNT, BMI1 and BMI2.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,popcnt,bmi1")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,popcnt,bmi1,bmi2")]
 fn scan_avx512_vnni<const D: usize>(
     m: &IntTiles,
     q: &IntQuery,
@@ -660,32 +740,36 @@ fn scan_avx512_vnni<const D: usize>(
     for (v, &x) in qv.iter_mut().zip(q).take(dim) {
         *v = _mm512_set1_epi32(x);
     }
-    let base = m.tiles.as_ptr();
+    let base = m.values().as_ptr();
     let mut floor = _mm512_set1_epi32(threshold);
-    let pairs = m.tiles.len() / (2 * tile_len);
+    let quads = m.values().len() / (4 * tile_len);
     let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let mut len = 0usize;
     let mut first = 0usize;
-    while first < pairs {
-        // Up to 32 pairs: a bit per tile with a passing lane.
-        let last = (first + 32).min(pairs);
-        let mut bits = 0u64;
-        let mut pair = first;
-        while pair < last {
-            // SAFETY: both tiles of `pair` lie within `tiles` (an even count).
-            unsafe {
-                let p = base.add(2 * pair * tile_len);
-                let a = score_tile_512::<D>(p, &qv, dim);
-                let b = score_tile_512::<D>(p.add(tile_len), &qv, dim);
-                let (ma, mb) = (
-                    _mm512_cmpgt_epi32_mask(a, floor),
-                    _mm512_cmpgt_epi32_mask(b, floor),
-                );
-                let shift = 2 * (pair - first);
-                bits |= (u64::from(ma != 0) | u64::from(mb != 0) << 1) << shift;
-                len += (ma.count_ones() + mb.count_ones()) as usize;
-            }
-            pair += 1;
+    while first < quads {
+        let last = (first + BLOCK).min(quads);
+        // A bit per tile with a passing lane, from each quad's four 16-lane pass masks.
+        // (Nothing is stored in this loop: see above.)
+        let mut marks = 0u64;
+        let mut quad = first;
+        while quad < last {
+            // SAFETY: the four tiles of `quad` lie within `tiles` (a multiple of four).
+            let x = unsafe {
+                let p = base.add(4 * quad * tile_len);
+                let [ma, mb, mc, md] = [0, 1, 2, 3].map(|t| {
+                    u32::from(_mm512_cmpgt_epi32_mask(
+                        score_tile_512::<D>(p.add(t * tile_len), &qv, dim),
+                        floor,
+                    ))
+                });
+                _cvtmask64_u64(_mm512_kunpackd(
+                    _mm512_kunpackw(md, mc).into(),
+                    _mm512_kunpackw(mb, ma).into(),
+                ))
+            };
+            marks |= u64::from(nonzero_lanes(x)) << (4 * (quad - first));
+            len += x.count_ones() as usize;
+            quad += 1;
             if len >= limit {
                 break;
             }
@@ -693,13 +777,14 @@ fn scan_avx512_vnni<const D: usize>(
         // Score the marked tiles again and compress their passing lanes.
         let (scores, nodes) = (out.score.as_mut_ptr(), out.node.as_mut_ptr());
         let mut n = out.len;
-        let mut rest = bits;
+        let mut rest = marks;
         while rest != 0 {
-            let tile = 2 * first + rest.trailing_zeros() as usize;
+            let at = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            // SAFETY: as above; the buffer has room for `limit + 2·LANES` entries and holds
-            // fewer than `limit` before the last pair's lanes.
-            unsafe {
+            let tile = 4 * first + at;
+            // SAFETY: as above; the buffer has room for `limit + 6·LANES` entries and holds
+            // fewer than `limit` before the last quad's lanes.
+            let mask = unsafe {
                 let acc = score_tile_512::<D>(base.add(tile * tile_len), &qv, dim);
                 let mask = _mm512_cmpgt_epi32_mask(acc, floor);
                 let index = _mm512_add_epi32(lanes, _mm512_set1_epi32((tile * LANES) as i32));
@@ -708,8 +793,9 @@ fn scan_avx512_vnni<const D: usize>(
                     nodes.add(n).cast(),
                     _mm512_maskz_compress_epi32(mask, index),
                 );
-                n += mask.count_ones() as usize;
-            }
+                mask
+            };
+            n += mask.count_ones() as usize;
         }
         out.len = n;
         if len >= limit {
@@ -717,7 +803,7 @@ fn scan_avx512_vnni<const D: usize>(
             len = out.len;
             floor = _mm512_set1_epi32(threshold);
         }
-        first = pair;
+        first = quad;
     }
     if exclusion.successors.len() < MAX_EXCLUDED {
         // SAFETY: the CPU has AVX-512 F (this function's contract).
@@ -823,25 +909,25 @@ impl Candidates {
         };
         let floor = _mm512_set1_epi32(floor.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
         let kept = _mm512_mask_cmpge_epi32_mask(valid, scores, floor);
-        let mut score = [0i32; LANES];
-        let mut node = [0u32; LANES];
+        // Each kept candidate is taken from the vectors (the buffer is written meanwhile)
+        // and written straight to its place.
         let mut rest = kept;
         while rest != 0 {
-            let i = rest.trailing_zeros() as usize;
+            let i = rest.trailing_zeros();
             rest &= rest - 1;
-            let (x, v) = (self.score[i], self.node[i]);
-            let (bx, bv) = (_mm512_set1_epi32(x), _mm512_set1_epi32(v as i32));
+            let at = _mm512_set1_epi32(i as i32);
+            let (bx, bv) = (
+                _mm512_permutexvar_epi32(at, scores),
+                _mm512_permutexvar_epi32(at, nodes),
+            );
             let above = _mm512_mask_cmpgt_epi32_mask(kept, scores, bx)
                 | (_mm512_mask_cmpeq_epi32_mask(kept, scores, bx)
                     & _mm512_cmplt_epu32_mask(nodes, bv));
             let place = above.count_ones() as usize;
-            score[place] = x;
-            node[place] = v;
+            self.score[place] = _mm512_cvtsi512_si32(bx);
+            self.node[place] = _mm512_cvtsi512_si32(bv) as u32;
         }
-        let n = kept.count_ones() as usize;
-        self.score[..n].copy_from_slice(&score[..n]);
-        self.node[..n].copy_from_slice(&node[..n]);
-        self.len = n;
+        self.len = kept.count_ones() as usize;
     }
 
     /// [`Candidates::drop_excluded`] 16 candidates at a time: each excluded node compared with
@@ -882,8 +968,20 @@ impl Candidates {
     }
 }
 
-/// The integer scores of the 16 nodes of the tile at `p`: two accumulator chains (even and
-/// odd dimensions) so the dependent `vpdpwssd` latencies overlap.
+/// Four bits, one per 16-bit field of `x`, each set where its field is nonzero: bit 15 of
+/// `(f & 0x7fff) + 0x7fff` is set where the low 15 bits of f are not all zero.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+#[inline]
+fn nonzero_lanes(x: u64) -> u32 {
+    const LOW: u64 = 0x7fff_7fff_7fff_7fff;
+    let high = (x | ((x & LOW) + LOW)) & !LOW;
+    std::arch::x86_64::_pext_u64(high, !LOW) as u32
+}
+
+/// The integer scores of the 16 nodes of the tile at `p`: one accumulator chain (the passes
+/// score four tiles at a time, whose chains overlap; two chains per tile and an add measured
+/// no faster).
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VNNI, and `p` must point at a whole tile.
@@ -898,50 +996,50 @@ unsafe fn score_tile_512<const D: usize>(
     use std::arch::x86_64::*;
     // SAFETY: the caller's contract: every dimension's 64 bytes lie within the tile.
     unsafe {
-        let mut even = _mm512_madd_epi16(_mm512_loadu_si512(p.cast()), qv[0]);
-        if dim == 1 {
-            return even;
+        let mut acc = _mm512_madd_epi16(_mm512_loadu_si512(p.cast()), qv[0]);
+        // An index range: it unrolls for a constant D, and each index picks its offset.
+        for d in 1..dim {
+            acc = match d {
+                1 => dpwssd_at::<64>(acc, qv[1], p),
+                2 => dpwssd_at::<128>(acc, qv[2], p),
+                3 => dpwssd_at::<192>(acc, qv[3], p),
+                4 => dpwssd_at::<256>(acc, qv[4], p),
+                5 => dpwssd_at::<320>(acc, qv[5], p),
+                6 => dpwssd_at::<384>(acc, qv[6], p),
+                7 => dpwssd_at::<448>(acc, qv[7], p),
+                _ => dpwssd_at::<0>(acc, qv[d], p.add(d * PAIR_LANES)),
+            };
         }
-        let mut odd = _mm512_madd_epi16(_mm512_loadu_si512(p.add(PAIR_LANES).cast()), qv[1]);
-        #[expect(
-            clippy::needless_range_loop,
-            reason = "an index range unrolls for a constant D; an iterator chain did not"
-        )]
-        for d in 2..dim {
-            if d % 2 == 0 {
-                even = dpwssd(even, qv[d], p.add(d * PAIR_LANES));
-            } else {
-                odd = dpwssd(odd, qv[d], p.add(d * PAIR_LANES));
-            }
-        }
-        _mm512_add_epi32(even, odd)
+        acc
     }
 }
 
-/// `acc + Σ` of the pairwise products of the i16 lanes of `q` and the 64 bytes at `p`
-/// (`vpdpwssd` with a memory operand). Written as assembly because LLVM splits the intrinsic
-/// into `vpmaddwd` + `vpaddd` where it judges the accumulator chain long, which doubles the
-/// vector instructions of the pass on the two ports they share.
+/// `acc + Σ` of the pairwise products of the i16 lanes of `q` and the 64 bytes `OFF` bytes
+/// past `p` (`vpdpwssd` with a memory operand). Written as assembly for two reasons: LLVM
+/// splits the intrinsic into `vpmaddwd` + `vpaddd` where it judges the accumulator chain
+/// long, which doubles the vector instructions of the pass on the two ports they share; and
+/// the offset sits in the instruction, so no address is computed per dimension.
 ///
 /// # Safety
-/// The CPU must support AVX-512 F and VNNI, and `p` must be valid for a 64-byte read.
+/// The CPU must support AVX-512 F and VNNI, and `p + OFF` must be valid for a 64-byte read.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
-unsafe fn dpwssd(
+unsafe fn dpwssd_at<const OFF: usize>(
     acc: std::arch::x86_64::__m512i,
     q: std::arch::x86_64::__m512i,
     p: *const i16,
 ) -> std::arch::x86_64::__m512i {
     let mut acc = acc;
-    // SAFETY: the caller's contract; the instruction reads 64 bytes at `p` and writes only
-    // `acc`.
+    // SAFETY: the caller's contract; the instruction reads 64 bytes at `p + OFF` and writes
+    // only `acc`.
     unsafe {
         std::arch::asm!(
-            "vpdpwssd {acc}, {q}, zmmword ptr [{p}]",
+            "vpdpwssd {acc}, {q}, zmmword ptr [{p} + {off}]",
             acc = inout(zmm_reg) acc,
             q = in(zmm_reg) q,
             p = in(reg) p,
+            off = const OFF,
             options(pure, readonly, nostack, preserves_flags)
         );
     }
@@ -978,7 +1076,7 @@ mod tests {
                     let act = &phases[u * dim..(u + 1) * dim];
                     let q = m.query(act);
                     for v in 0..64 {
-                        let tile = &m.tiles[v / LANES * dim * PAIR_LANES..];
+                        let tile = &m.values()[v / LANES * dim * PAIR_LANES..];
                         let int: i64 = (0..dim)
                             .map(|d| {
                                 let at = d * PAIR_LANES + 2 * (v % LANES);
@@ -1094,7 +1192,7 @@ mod tests {
             let q = phasors.int.query(&act);
             let mut ints: Vec<i32> = (1..n)
                 .map(|v| {
-                    let tile = &phasors.int.tiles[v / LANES * dim * PAIR_LANES..];
+                    let tile = &phasors.int.values()[v / LANES * dim * PAIR_LANES..];
                     (0..dim)
                         .map(|d| {
                             let at = d * PAIR_LANES + 2 * (v % LANES);
@@ -1237,5 +1335,58 @@ mod tests {
         assert_eq!(COMPRESS[0b1010_0110][..4], [1, 2, 5, 7]);
         assert_eq!(COMPRESS[0xff], [0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(COMPRESS[0][0], 0);
+    }
+
+    /// The pass's tile bits: a bit per 16-bit field, set where the field is nonzero,
+    /// against a field-by-field reference, on the edge fields (0x0001, 0x7fff, 0x8000,
+    /// 0xffff) in every position and on random words.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn nonzero_lanes_marks_each_nonzero_16_bit_field() {
+        if !std::is_x86_feature_detected!("bmi2") {
+            return;
+        }
+        let reference = |x: u64| {
+            (0..4).fold(0u32, |b, f| {
+                b | u32::from((x >> (16 * f)) & 0xffff != 0) << f
+            })
+        };
+        let mut words = vec![0u64, u64::MAX];
+        for f in 0..4 {
+            for field in [0x0001u64, 0x7fff, 0x8000, 0xffff, 0x0100] {
+                words.push(field << (16 * f));
+            }
+        }
+        let mut r = rng::stream_with(7, "nonzero-lanes", 0);
+        for _ in 0..10_000 {
+            // Sparse words (two ANDed), so zero fields are common.
+            let x = rand_core::Rng::next_u64(&mut r) & rand_core::Rng::next_u64(&mut r);
+            words.push(x);
+        }
+        for x in words {
+            // SAFETY: BMI2 was detected above.
+            assert_eq!(unsafe { nonzero_lanes(x) }, reference(x), "{x:#018x}");
+        }
+    }
+
+    /// The buffers the SIMD passes store whole vectors into start on a 4 KiB boundary (a
+    /// store across a page boundary is many times slower, and the pass's speed depended on
+    /// where the allocator put them), and each tile dimension starts a cache line.
+    #[test]
+    fn candidate_buffers_are_page_aligned_and_tiles_line_aligned() {
+        let mut c = Candidates::default();
+        c.reset(FIRST_LIMIT);
+        assert!(c.score.len() >= FIRST_LIMIT && c.node.len() >= FIRST_LIMIT);
+        assert_eq!(c.score.as_ptr() as usize % 4096, 0);
+        assert_eq!(c.node.as_ptr() as usize % 4096, 0);
+        c.reset(3 * PAGE);
+        assert!(c.score.len() >= 3 * PAGE);
+        assert_eq!(c.score.as_ptr() as usize % 4096, 0);
+        let tables = Tables::new(64, 64);
+        for dim in [1, 5, 9] {
+            let m = IntTiles::new(&tables, &vec![3; 37 * dim], dim);
+            assert_eq!(m.values().as_ptr() as usize % 64, 0);
+            assert_eq!(m.values().len() % (4 * dim * PAIR_LANES), 0);
+        }
     }
 }
