@@ -812,14 +812,20 @@ fn scan_avx512_vnni<const D: usize>(
 }
 
 impl Candidates {
-    /// [`Candidates::kth`], with AVX-512 when the pass ran with it and the candidates fit one
-    /// vector (the usual case).
+    /// [`Candidates::kth`], with AVX-512 when the pass ran with it and the candidates fit two
+    /// vectors (the usual case).
     pub(crate) fn kth_with(&mut self, isa: Isa, k: usize) -> Option<i32> {
         #[cfg(target_arch = "x86_64")]
-        if isa == Isa::Avx512Vnni && self.len <= LANES {
-            // SAFETY: the pass ran with AVX-512, so the CPU has it; the buffer holds a whole
-            // vector from 0.
-            return unsafe { self.kth_avx512(k) };
+        if isa == Isa::Avx512Vnni && self.len <= 2 * LANES {
+            // SAFETY: the pass ran with AVX-512, so the CPU has it; the buffer holds two
+            // whole vectors from 0 (it holds `limit + 6·LANES` entries).
+            return unsafe {
+                if self.len <= LANES {
+                    self.kth_avx512::<1>(k)
+                } else {
+                    self.kth_avx512::<2>(k)
+                }
+            };
         }
         let _ = isa;
         self.kth(k)
@@ -828,7 +834,7 @@ impl Candidates {
     /// The first `k` candidates in the order of brute force, into `out`, given the K-th best
     /// integer score `kth` (`None`: fewer than `k` candidates): [`Candidates::retain`] then
     /// [`Candidates::order_exactly`], with AVX-512 when the pass ran with it and the
-    /// candidates fit one vector.
+    /// candidates fit two vectors.
     #[expect(
         clippy::too_many_arguments,
         reason = "the selection's inputs are independent borrowed pieces"
@@ -846,9 +852,15 @@ impl Candidates {
         if let Some(a) = kth {
             let floor = i64::from(a) - 2 * delta;
             #[cfg(target_arch = "x86_64")]
-            if isa == Isa::Avx512Vnni && self.len <= LANES {
+            if isa == Isa::Avx512Vnni && self.len <= 2 * LANES {
                 // SAFETY: as in `kth_with`.
-                unsafe { self.sort_avx512(floor) };
+                unsafe {
+                    if self.len <= LANES {
+                        self.sort_avx512::<1>(floor);
+                    } else {
+                        self.sort_avx512::<2>(floor);
+                    }
+                }
                 self.walk_clusters(k, delta, exact, out, table_sum);
                 return;
             }
@@ -861,73 +873,93 @@ impl Candidates {
 
 #[cfg(target_arch = "x86_64")]
 impl Candidates {
-    /// [`Candidates::kth`] for at most 16 candidates: the K-th best score is the smallest of
-    /// those with fewer than K candidates above them (each candidate's count is one compare
-    /// against all 16).
+    /// [`Candidates::kth`] for at most `V`·16 candidates: the K-th best score is the smallest
+    /// of those with fewer than K candidates above them (each candidate's count is one
+    /// compare per vector).
     ///
     /// # Safety
-    /// The CPU must support AVX-512 F and POPCNT, `len <= 16`, and the buffer must hold 16
-    /// entries.
+    /// The CPU must support AVX-512 F and POPCNT, `len <= V·16`, and the buffer must hold
+    /// `V`·16 entries.
     #[target_feature(enable = "avx512f,popcnt")]
-    unsafe fn kth_avx512(&mut self, k: usize) -> Option<i32> {
+    unsafe fn kth_avx512<const V: usize>(&mut self, k: usize) -> Option<i32> {
         use std::arch::x86_64::*;
         if self.len < k {
             return None;
         }
-        let valid = ((1u32 << self.len) - 1) as u16;
+        let valid = self.valid_lanes::<V>();
         // SAFETY: the caller's contract.
-        let all = unsafe { _mm512_loadu_si512(self.score.as_ptr().cast()) };
+        let all: [__m512i; V] = std::array::from_fn(|j| unsafe {
+            _mm512_loadu_si512(self.score.as_ptr().add(j * LANES).cast())
+        });
         let mut kth = i32::MAX;
         for &x in &self.score[..self.len] {
-            let above = _mm512_mask_cmpgt_epi32_mask(valid, all, _mm512_set1_epi32(x));
-            let candidate = if (above.count_ones() as usize) < k {
-                x
-            } else {
-                i32::MAX
-            };
+            let bx = _mm512_set1_epi32(x);
+            let above: u32 = (0..V)
+                .map(|j| _mm512_mask_cmpgt_epi32_mask(valid[j], all[j], bx).count_ones())
+                .sum();
+            let candidate = if (above as usize) < k { x } else { i32::MAX };
             kth = kth.min(candidate);
         }
         Some(kth)
     }
 
+    /// Per vector of 16 candidates, the mask of its lanes below `len`.
+    fn valid_lanes<const V: usize>(&self) -> [u16; V] {
+        std::array::from_fn(|j| {
+            let n = self.len.saturating_sub(j * LANES).min(LANES);
+            ((1u32 << n) - 1) as u16
+        })
+    }
+
     /// Keeps the candidates scoring ≥ `floor` and sorts them by (integer score desc, index
-    /// asc), for at most 16 candidates: each one's place is the count of kept candidates
+    /// asc), for at most `V`·16 candidates: each one's place is the count of kept candidates
     /// before it in that order.
     ///
     /// # Safety
     /// As [`Candidates::kth_avx512`].
     #[target_feature(enable = "avx512f,popcnt")]
-    unsafe fn sort_avx512(&mut self, floor: i64) {
+    unsafe fn sort_avx512<const V: usize>(&mut self, floor: i64) {
         use std::arch::x86_64::*;
-        let valid = ((1u32 << self.len) - 1) as u16;
+        let valid = self.valid_lanes::<V>();
         // SAFETY: the caller's contract.
-        let (scores, nodes) = unsafe {
+        let (scores, nodes): ([__m512i; V], [__m512i; V]) = unsafe {
             (
-                _mm512_loadu_si512(self.score.as_ptr().cast()),
-                _mm512_loadu_si512(self.node.as_ptr().cast()),
+                std::array::from_fn(|j| {
+                    _mm512_loadu_si512(self.score.as_ptr().add(j * LANES).cast())
+                }),
+                std::array::from_fn(|j| {
+                    _mm512_loadu_si512(self.node.as_ptr().add(j * LANES).cast())
+                }),
             )
         };
         let floor = _mm512_set1_epi32(floor.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
-        let kept = _mm512_mask_cmpge_epi32_mask(valid, scores, floor);
+        let kept: [u16; V] =
+            std::array::from_fn(|j| _mm512_mask_cmpge_epi32_mask(valid[j], scores[j], floor));
         // Each kept candidate is taken from the vectors (the buffer is written meanwhile)
         // and written straight to its place.
-        let mut rest = kept;
-        while rest != 0 {
-            let i = rest.trailing_zeros();
-            rest &= rest - 1;
-            let at = _mm512_set1_epi32(i as i32);
-            let (bx, bv) = (
-                _mm512_permutexvar_epi32(at, scores),
-                _mm512_permutexvar_epi32(at, nodes),
-            );
-            let above = _mm512_mask_cmpgt_epi32_mask(kept, scores, bx)
-                | (_mm512_mask_cmpeq_epi32_mask(kept, scores, bx)
-                    & _mm512_cmplt_epu32_mask(nodes, bv));
-            let place = above.count_ones() as usize;
-            self.score[place] = _mm512_cvtsi512_si32(bx);
-            self.node[place] = _mm512_cvtsi512_si32(bv) as u32;
+        for j in 0..V {
+            let mut rest = kept[j];
+            while rest != 0 {
+                let i = rest.trailing_zeros();
+                rest &= rest - 1;
+                let at = _mm512_set1_epi32(i as i32);
+                let (bx, bv) = (
+                    _mm512_permutexvar_epi32(at, scores[j]),
+                    _mm512_permutexvar_epi32(at, nodes[j]),
+                );
+                let place: u32 = (0..V)
+                    .map(|h| {
+                        (_mm512_mask_cmpgt_epi32_mask(kept[h], scores[h], bx)
+                            | (_mm512_mask_cmpeq_epi32_mask(kept[h], scores[h], bx)
+                                & _mm512_cmplt_epu32_mask(nodes[h], bv)))
+                        .count_ones()
+                    })
+                    .sum();
+                self.score[place as usize] = _mm512_cvtsi512_si32(bx);
+                self.node[place as usize] = _mm512_cvtsi512_si32(bv) as u32;
+            }
         }
-        self.len = kept.count_ones() as usize;
+        self.len = kept.iter().map(|m| m.count_ones() as usize).sum();
     }
 
     /// [`Candidates::drop_excluded`] 16 candidates at a time: each excluded node compared with
@@ -1252,7 +1284,8 @@ mod tests {
     fn random_candidates(r: &mut rand_chacha::ChaCha8Rng, nodes: u32) -> Candidates {
         let mut c = Candidates::default();
         c.reset(FIRST_LIMIT);
-        let n = rng::below(r, 17) as usize;
+        // Up to 40 before deduplication: one vector, two, and more than the helpers take.
+        let n = rng::below(r, 41) as usize;
         let mut picked: Vec<u32> = (0..n).map(|_| rng::below(r, nodes + 8)).collect();
         picked.sort_unstable();
         picked.dedup();
@@ -1282,7 +1315,7 @@ mod tests {
         use crate::radiation::Backend;
         let mut r = rng::stream_with(3, "int16-avx512-helpers", 0);
         for case in 0..20_000 {
-            let nodes = 8 + rng::below(&mut r, 60);
+            let nodes = 8 + rng::below(&mut r, 120);
             let mut succ: Vec<u32> = (0..rng::below(&mut r, 17))
                 .map(|_| rng::below(&mut r, nodes))
                 .collect();
