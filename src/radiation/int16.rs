@@ -874,8 +874,9 @@ impl Candidates {
 #[cfg(target_arch = "x86_64")]
 impl Candidates {
     /// [`Candidates::kth`] for at most `V`·16 candidates: the K-th best score is the smallest
-    /// of those with fewer than K candidates above them (each candidate's count is one
-    /// compare per vector).
+    /// of those with fewer than K candidates above them. Each lane counts the candidates
+    /// above it (one compare and masked add per candidate and vector), so nothing branches on
+    /// a score.
     ///
     /// # Safety
     /// The CPU must support AVX-512 F and POPCNT, `len <= V·16`, and the buffer must hold
@@ -891,16 +892,23 @@ impl Candidates {
         let all: [__m512i; V] = std::array::from_fn(|j| unsafe {
             _mm512_loadu_si512(self.score.as_ptr().add(j * LANES).cast())
         });
-        let mut kth = i32::MAX;
+        let one = _mm512_set1_epi32(1);
+        let mut above = [_mm512_setzero_si512(); V];
         for &x in &self.score[..self.len] {
             let bx = _mm512_set1_epi32(x);
-            let above: u32 = (0..V)
-                .map(|j| _mm512_mask_cmpgt_epi32_mask(valid[j], all[j], bx).count_ones())
-                .sum();
-            let candidate = if (above as usize) < k { x } else { i32::MAX };
-            kth = kth.min(candidate);
+            for j in 0..V {
+                let higher = _mm512_cmpgt_epi32_mask(bx, all[j]);
+                above[j] = _mm512_mask_add_epi32(above[j], higher, above[j], one);
+            }
         }
-        Some(kth)
+        let k = _mm512_set1_epi32(k as i32);
+        let kth = (0..V)
+            .map(|j| {
+                let within = _mm512_mask_cmplt_epi32_mask(valid[j], above[j], k);
+                _mm512_mask_reduce_min_epi32(within, all[j])
+            })
+            .min();
+        kth
     }
 
     /// Per vector of 16 candidates, the mask of its lanes below `len`.
