@@ -186,6 +186,7 @@ impl IntTiles {
     }
 
     /// The query of a source phase: its packed pair per dimension.
+    #[inline]
     pub(crate) fn query(&self, phase: &[u16]) -> IntQuery {
         let mut q = [0i32; MAX_DIM];
         for (x, &a) in q.iter_mut().zip(phase) {
@@ -508,7 +509,7 @@ fn clamp_threshold(x: i64) -> i32 {
 pub(crate) fn scan(
     isa: Isa,
     m: &IntTiles,
-    q: &IntQuery,
+    phase: &[u16],
     exclusion: &Exclusion<'_>,
     k: usize,
     threshold: i32,
@@ -517,15 +518,15 @@ pub(crate) fn scan(
     macro_rules! dispatch {
         ($call:ident) => {
             match m.dim {
-                1 => $call::<1>(m, q, exclusion, k, threshold, out),
-                2 => $call::<2>(m, q, exclusion, k, threshold, out),
-                3 => $call::<3>(m, q, exclusion, k, threshold, out),
-                4 => $call::<4>(m, q, exclusion, k, threshold, out),
-                5 => $call::<5>(m, q, exclusion, k, threshold, out),
-                6 => $call::<6>(m, q, exclusion, k, threshold, out),
-                7 => $call::<7>(m, q, exclusion, k, threshold, out),
-                8 => $call::<8>(m, q, exclusion, k, threshold, out),
-                _ => $call::<MAX_DIM>(m, q, exclusion, k, threshold, out),
+                1 => $call::<1>(m, phase, exclusion, k, threshold, out),
+                2 => $call::<2>(m, phase, exclusion, k, threshold, out),
+                3 => $call::<3>(m, phase, exclusion, k, threshold, out),
+                4 => $call::<4>(m, phase, exclusion, k, threshold, out),
+                5 => $call::<5>(m, phase, exclusion, k, threshold, out),
+                6 => $call::<6>(m, phase, exclusion, k, threshold, out),
+                7 => $call::<7>(m, phase, exclusion, k, threshold, out),
+                8 => $call::<8>(m, phase, exclusion, k, threshold, out),
+                _ => $call::<MAX_DIM>(m, phase, exclusion, k, threshold, out),
             }
         };
     }
@@ -559,13 +560,14 @@ fn dims<const D: usize>(dim: usize) -> usize {
 /// Plain Rust: the same pass lane by lane.
 fn scan_portable<const D: usize>(
     m: &IntTiles,
-    q: &IntQuery,
+    phase: &[u16],
     exclusion: &Exclusion<'_>,
     k: usize,
     start: i32,
     out: &mut Candidates,
 ) {
     let dim = dims::<D>(m.dim);
+    let q = m.query(phase);
     let delta = m.delta;
     let (mut threshold, mut limit) = (start, FIRST_LIMIT);
     out.reset(limit);
@@ -623,7 +625,7 @@ macro_rules! scan_256 {
         #[target_feature(enable = $features)]
         fn $name<const D: usize>(
             m: &IntTiles,
-            q: &IntQuery,
+            phase: &[u16],
             exclusion: &Exclusion<'_>,
             k: usize,
             start: i32,
@@ -631,12 +633,13 @@ macro_rules! scan_256 {
         ) {
             use std::arch::x86_64::*;
             let dim = dims::<D>(m.dim);
+            let q = m.query(phase);
             let tile_len = m.dim * PAIR_LANES;
             let delta = m.delta;
             let (mut threshold, mut limit) = (start, FIRST_LIMIT);
             out.reset(limit);
             let mut qv = [_mm256_setzero_si256(); MAX_DIM];
-            for (v, &x) in qv.iter_mut().zip(q).take(dim) {
+            for (v, &x) in qv.iter_mut().zip(&q).take(dim) {
                 *v = _mm256_set1_epi32(x);
             }
             let base = m.values().as_ptr();
@@ -724,7 +727,7 @@ scan_256!(
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,popcnt,bmi1,bmi2")]
 fn scan_avx512_vnni<const D: usize>(
     m: &IntTiles,
-    q: &IntQuery,
+    phase: &[u16],
     exclusion: &Exclusion<'_>,
     k: usize,
     start: i32,
@@ -732,12 +735,13 @@ fn scan_avx512_vnni<const D: usize>(
 ) {
     use std::arch::x86_64::*;
     let dim = dims::<D>(m.dim);
+    let q = m.query(phase);
     let tile_len = m.dim * PAIR_LANES;
     let delta = m.delta;
     let (mut threshold, mut limit) = (start, FIRST_LIMIT);
     out.reset(limit);
     let mut qv = [_mm512_setzero_si512(); MAX_DIM];
-    for (v, &x) in qv.iter_mut().zip(q).take(dim) {
+    for (v, &x) in qv.iter_mut().zip(&q).take(dim) {
         *v = _mm512_set1_epi32(x);
     }
     let base = m.values().as_ptr();
@@ -902,13 +906,12 @@ impl Candidates {
             }
         }
         let k = _mm512_set1_epi32(k as i32);
-        let kth = (0..V)
+        (0..V)
             .map(|j| {
                 let within = _mm512_mask_cmplt_epi32_mask(valid[j], above[j], k);
                 _mm512_mask_reduce_min_epi32(within, all[j])
             })
-            .min();
-        kth
+            .min()
     }
 
     /// Per vector of 16 candidates, the mask of its lanes below `len`.

@@ -325,11 +325,10 @@ fn top_k_batch_int16<'s>(
             index: s.index,
             successors: s.successors,
         };
-        let q = phasors.int.query(s.phase);
         // A speculative start is good if K choosable candidates clear it by 2δ: then the
         // K-th best A is at least that high and everything within 2δ of A was kept.
         let start = prediction.threshold(delta);
-        let dropped = int16::scan(isa, &phasors.int, &q, &exclusion, k, start, int);
+        let dropped = int16::scan(isa, &phasors.int, s.phase, &exclusion, k, start, int);
         if !dropped {
             int.drop_excluded(&exclusion, nodes);
         }
@@ -338,7 +337,7 @@ fn top_k_batch_int16<'s>(
         speculation.0 += 1;
         if start > i32::MIN && !cleared {
             speculation.1 += 1;
-            if !int16::scan(isa, &phasors.int, &q, &exclusion, k, i32::MIN, int) {
+            if !int16::scan(isa, &phasors.int, s.phase, &exclusion, k, i32::MIN, int) {
                 int.drop_excluded(&exclusion, nodes);
             }
             kth = int.kth_with(isa, k);

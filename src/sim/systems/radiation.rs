@@ -253,6 +253,9 @@ fn radiate_run(
         &params.phasors,
         &params.phase,
         sources.len(),
+        // Inlined: returned through memory, the source's fields were read back before the
+        // stores had landed (a failed store forward per source).
+        #[inline(always)]
         |j| {
             let i = sources[j] as usize;
             let u = snapshot.nodes[i];
