@@ -313,7 +313,6 @@ fn top_k_batch_int16<'s>(
     let delta = phasors.int.delta();
     let Scratch {
         exact,
-        out,
         int,
         prediction,
         speculation,
@@ -345,13 +344,11 @@ fn top_k_batch_int16<'s>(
         if let Some(a) = kth {
             prediction.observe(a);
         }
-        out.clear();
-        int.select(isa, kth, k, delta, exact, out, |v| {
+        let n = int.select(isa, kth, k, delta, exact, &mut targets[i * k..], |v| {
             let p = &node_phases[v as usize * dim..(v as usize + 1) * dim];
             radiation_score(tables, s.phase, p)
         });
-        targets[i * k..i * k + out.len()].copy_from_slice(out);
-        counts[i] = out.len() as u32;
+        counts[i] = n as u32;
     }
 }
 
