@@ -268,8 +268,8 @@ impl Candidates {
     }
 
     /// Room for `limit` entries plus the whole vectors the SIMD passes store past them (the
-    /// AVX-512 pass may overshoot `limit` by a quad of tiles, 4·[`LANES`], and
-    /// then read and write 16-lane vectors from there).
+    /// AVX-512 pass may overshoot `limit` by a quad of tiles, 4·[`LANES`], and then read and
+    /// write 16-lane vectors from there).
     fn reserve(&mut self, limit: usize) {
         let want = limit + 6 * LANES;
         if self.score.len() < want {
@@ -361,8 +361,9 @@ impl Candidates {
     }
 
     /// The first `k` candidates in the order of brute force (table sum desc, index asc), into
-    /// `out` (`k` long; returns how many, fewer when there are fewer candidates), from candidates that hold every one that can be among them (the K-th best
-    /// integer score minus 2δ and up, [`Candidates::retain`]). They are sorted by (integer
+    /// `out` (`k` long; returns how many, fewer when there are fewer candidates), from
+    /// candidates that hold every one that can be among them (the K-th best integer score
+    /// minus 2δ and up, [`Candidates::retain`]). They are sorted by (integer
     /// score desc, index asc) first; where two neighbours' integer scores differ by more than
     /// 2δ their table sums are in the same order (each is within δ of s² times its table sum),
     /// so only runs of neighbours within 2δ of each other are re-scored with `table_sum` and
@@ -723,9 +724,9 @@ scan_256!(
 /// made the pass's speed depend on where the scratch buffers sit relative to the tiles (up to
 /// 1.35×, measured: stores that alias the tile loads modulo 4 KiB stall them), and storing
 /// every tile's scores as aligned vectors into a page of their own made radiation 2.5×
-/// slower (2.48-2.55 against 0.91-0.94 ms per pass, measured). So the four
-/// tiles' pass masks are joined into one 64-bit mask (`kunpckwd`, `kunpckdq`) and moved to a
-/// general register once; its popcount advances the count and [`nonzero_lanes`] gives a bit
+/// slower (2.48-2.55 against 0.91-0.94 ms per pass, measured). So the four tiles' pass masks
+/// are joined into one 64-bit mask (`kunpckwd`, `kunpckdq`) and moved to a general register
+/// once; its popcount advances the count and [`nonzero_lanes`] gives a bit
 /// per tile with a passing lane, kept in a register. Afterwards (or when the buffer would
 /// fill) the marked tiles are scored again and their passing lanes compressed into the
 /// buffer.
@@ -846,9 +847,8 @@ impl Candidates {
 
     /// The first `k` candidates in the order of brute force, into `out` (`k` long; returns
     /// how many), given the K-th best integer score `kth` (`None`: fewer than `k`
-    /// candidates): [`Candidates::retain`] then
-    /// [`Candidates::order_exactly`], with AVX-512 when the pass ran with it and the
-    /// candidates fit two vectors.
+    /// candidates): [`Candidates::retain`] then [`Candidates::order_exactly`], with AVX-512
+    /// when the pass ran with it and the candidates fit two vectors.
     #[expect(
         clippy::too_many_arguments,
         reason = "the selection's inputs are independent borrowed pieces"
